@@ -1,0 +1,61 @@
+# Two commands on a fresh machine: `make run` and `make test`.
+# The interpreter: PYTHON=... overrides; otherwise the first of python3.13, python3.12, python3
+# that runs and is >= 3.12, then pyenv's installed 3.12+/3.13+ interpreters.
+SHELL := /bin/bash
+VENV := .venv
+VPY := $(VENV)/bin/python
+CONSTRAINTS := constraints.txt
+
+define find_python
+for c in "$(PYTHON)" python3.13 python3.12 python3 \
+         $$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.1[2-9]*/bin/python 2>/dev/null | sort -rV); do \
+  [ -n "$$c" ] || continue; \
+  if "$$c" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else 1)' >/dev/null 2>&1; then \
+    command -v "$$c" 2>/dev/null || echo "$$c"; exit 0; fi; \
+done; exit 1
+endef
+export find_python
+
+.PHONY: run test bench lint format clean calibrate golden
+
+$(VENV)/.created:
+	@py=$$(bash -c "$$find_python") || { \
+	  echo "error: need Python >= 3.12 (arviz 1.x and jax 0.12 require it)."; \
+	  echo "Install one (e.g. 'pyenv install 3.12' or your OS package python3.12) or pass PYTHON=/path/to/python3.12"; \
+	  exit 1; }; \
+	echo "using $$py ($$($$py --version))"; \
+	"$$py" -m venv $(VENV) && touch $@
+
+$(VENV)/.installed: $(VENV)/.created pyproject.toml $(CONSTRAINTS)
+	$(VPY) -m pip install -q --upgrade pip
+	$(VPY) -m pip install -q -c $(CONSTRAINTS) -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
+	$(VPY) -m pip install -q -c $(CONSTRAINTS) -e ".[dev]"
+	touch $@
+
+run: $(VENV)/.installed
+	$(VENV)/bin/jp2040
+
+test: $(VENV)/.installed-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VPY) -m pytest -q
+
+bench: $(VENV)/.installed-dev
+	$(VPY) bench/distributions.py
+	$(VPY) bench/engine.py
+
+calibrate: $(VENV)/.installed
+	$(VENV)/bin/jp2040 mode=calibrate
+
+golden: $(VENV)/.installed-dev
+	$(VPY) -m tests.golden --write
+
+format: $(VENV)/.installed-dev
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) outputs multirun .pytest_cache
