@@ -141,10 +141,17 @@ def diagnostic_subset(values: np.ndarray, diag_max_draws: int | None) -> np.ndar
 
 
 def relative_ess(sub: np.ndarray, method: str, prob: float | None = None) -> np.ndarray:
-    """ArviZ relative ESS of a ``(n_cells, chain, draw)`` array, shape ``(n_cells,)``."""
-    return np.asarray(
+    """ArviZ relative ESS of a ``(n_cells, chain, draw)`` array, shape ``(n_cells,)``.
+
+    A constant cell gets relative ESS 1 (ArviZ returns the sample size there even when
+    ``relative=True``).
+    """
+    rel = np.asarray(
         array_stats.ess(sub, method=method, relative=True, prob=prob), dtype=np.float64
     ).reshape(sub.shape[0])
+    flat = sub.reshape(sub.shape[0], -1)
+    constant = (flat.max(axis=1) - flat.min(axis=1)) < np.finfo(float).resolution
+    return np.where(constant, 1.0, rel)
 
 
 def sorted_quantile(sorted_flat: np.ndarray, q: float) -> np.ndarray:
