@@ -173,3 +173,56 @@ def test_exceedance_yearly_and_errors(results):
         exceedance(results, [{"variable": "revenue_2040", "threshold": 0, "side": "low"}])
     with pytest.raises(ReportOptionError, match="unknown year 2050"):
         exceedance(results, [{**spec[0], "year": 2050}])
+
+
+# --- reports.scenarios (paired comparison) -------------------------------------------------
+
+
+def test_compare_scenarios_paired_exact(results):
+    from reports.scenarios import compare_scenarios
+
+    from .conftest import make_results
+
+    lower = make_results(shift=-0.5)  # same seed: the same paths, every scalar 0.5 lower
+    df = compare_scenarios({"capture": results, "decline": lower}, baseline="capture")
+    assert set(df["scenario"]) == {"decline"} and set(df["baseline"]) == {"capture"}
+    assert len(df) == 2 * len(STRATEGIES) + 2
+    np.testing.assert_allclose(df["mean_diff"], -0.5, atol=1e-9)
+    np.testing.assert_allclose(df["diff_p05"], -0.5, atol=1e-9)
+    np.testing.assert_allclose(df["mcse_mean_diff"], 0.0, atol=1e-9)
+    op = df[df.variable == "operating_profit_2040"]
+    assert op["p_worse"].eq(1.0).all()  # low is bad: lower profit on every path
+    dd = df[df.variable == "digital_deficit_2040"]
+    assert dd["p_worse"].eq(0.0).all()  # high is bad: a lower deficit is never worse
+
+
+def test_compare_scenarios_noisy_difference(results):
+    from reports.scenarios import compare_scenarios
+
+    noisy = results.copy(deep=True)
+    ds = noisy["strategy"].to_dataset()
+    rng = np.random.default_rng(7)
+    ds["operating_profit_2040"] = ds["operating_profit_2040"] + rng.normal(
+        0.2, 1.0, ds["operating_profit_2040"].shape
+    )
+    noisy["strategy"] = ds
+    df = compare_scenarios(
+        {"capture": results, "noisy": noisy}, variables=["strategy/operating_profit_2040"]
+    )
+    assert len(df) == len(STRATEGIES)
+    assert (np.abs(df["mean_diff"] - 0.2) < 4 * df["mcse_mean_diff"]).all()
+    np.testing.assert_allclose(df["mcse_mean_diff"], 1 / np.sqrt(N_CHAIN * N_DRAW), rtol=0.25)
+    np.testing.assert_allclose(df["p_worse"], stats.norm.cdf(-0.2), atol=0.04)
+    np.testing.assert_allclose(df["diff_p95"] - df["diff_p05"], 2 * 1.645, atol=0.2)
+
+
+def test_compare_scenarios_errors(results):
+    from reports.scenarios import compare_scenarios
+
+    from .conftest import make_results
+
+    with pytest.raises(ReportOptionError, match="unknown baseline"):
+        compare_scenarios({"a": results}, baseline="capture")
+    short = make_results(n_draw=400)
+    with pytest.raises(ValueError, match="cannot pair paths"):
+        compare_scenarios({"capture": results, "short": short})
