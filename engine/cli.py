@@ -1,0 +1,175 @@
+"""``jp2040 [hydra overrides]``: the entry point. The only place that sees a DictConfig.
+
+The Hydra function is a thin wrapper around :func:`run_job`, which tests call directly. Every
+file is written to a temporary name and renamed; a config error exits with status 2 before any
+compile and writes no result files.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from engine.config import CONFIG_DIR, Config, ConfigError, from_dictconfig
+
+log = logging.getLogger("jp2040")
+
+RESULT_FILES = ("results.nc", "summary.csv", "manifest.json")
+
+
+def configure_devices(cfg: Config) -> None:
+    """On CPU, split paths over simulated host devices (one XLA core each), before JAX starts."""
+    e = cfg.engine
+    if e.device == "gpu" or "jax" in sys.modules and _jax_started():
+        return
+    n = os.cpu_count() or 1
+    count = min(n, 8) if e.host_devices == "auto" else int(e.host_devices)
+    flags = os.environ.get("XLA_FLAGS", "")
+    if count > 1 and "xla_force_host_platform_device_count" not in flags:
+        os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={count}".strip()
+    if e.device == "cpu":
+        os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+
+def _jax_started() -> bool:
+    try:
+        from jax._src import xla_bridge
+
+        return bool(xla_bridge._backends)
+    except Exception:  # pragma: no cover - private API moved
+        return True
+
+
+def write_netcdf_atomic(dt, path: Path) -> Path:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        dt.to_netcdf(tmp, engine="netcdf4")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def write_run(result, run_dir: Path) -> list[Path]:
+    """results.nc, summary.csv and manifest.json in ``run_dir`` (each atomically)."""
+    from reports.io import write_csv_atomic, write_text_atomic
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    summary = result.summary()
+    dt = result.to_datatree()
+    return [
+        write_netcdf_atomic(dt, run_dir / "results.nc"),
+        write_csv_atomic(summary, run_dir / "summary.csv"),
+        write_text_atomic(json.dumps(result.manifest, indent=2, default=str), run_dir / "manifest.json"),
+    ]
+
+
+def headline(result) -> str:
+    """A short table: 2040 profit and cumulative investment by strategy, deficit, fiscal effect."""
+    import numpy as np
+
+    rows = []
+    for var, label in (
+        ("operating_profit_2040", "operating profit 2040"),
+        ("investment_cum_2040", "investment 2026-40"),
+    ):
+        df = result.scalars("strategy", var)
+        for s in df.columns:
+            q = np.quantile(df[s], [0.05, 0.5, 0.95])
+            rows.append((f"{label}: {s}", *q))
+    for var, label in (
+        ("digital_deficit_2040", "digital deficit 2040"),
+        ("fiscal_effect_2040", "fiscal effect 2040"),
+    ):
+        x = result.scalars("macro", var).iloc[:, 0]
+        rows.append((label, *np.quantile(x, [0.05, 0.5, 0.95])))
+    width = max(len(r[0]) for r in rows)
+    lines = [f"{'tn JPY':{width}s} {'p05':>8s} {'median':>8s} {'p95':>8s}"]
+    lines += [f"{r[0]:{width}s} {r[1]:8.2f} {r[2]:8.2f} {r[3]:8.2f}" for r in rows]
+    return "\n".join(lines)
+
+
+def run_job(cfg: Config, run_dir: Path, overrides=()) -> int:
+    """Run one job for a validated config; returns the exit status."""
+    if cfg.report.provenance or cfg.mode == "provenance":
+        from engine.provenance import provenance_table
+
+        print(provenance_table(cfg).to_string(index=False))
+        return 0
+    configure_devices(cfg)
+    if cfg.mode == "prior":
+        from engine.prior import prior_check
+
+        print(prior_check(cfg).to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+        return 0
+    if cfg.mode == "calibrate":
+        from engine.calibration import run_calibration
+
+        return run_calibration(cfg, run_dir, overrides)
+
+    from engine import simulate
+
+    result = simulate(cfg, overrides=overrides)
+    written = write_run(result, run_dir)
+    try:
+        from reports.cli import write_reports
+
+        written += write_reports(run_dir, result, cfg)
+    except ImportError as err:  # pragma: no cover - reports not installed
+        log.warning("reports skipped: %s", err)
+    log.info("wrote %s", ", ".join(str(p) for p in written))
+    if cfg.report.headline:
+        print(headline(result))
+        print(f"outputs: {run_dir}")
+    return 0
+
+
+def main() -> None:
+    import hydra
+    from omegaconf import DictConfig
+
+    @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="config")
+    def _main(dcfg: DictConfig) -> None:
+        from hydra.core.hydra_config import HydraConfig
+
+        hc = HydraConfig.get()
+        run_dir = Path(hc.runtime.output_dir)
+        try:
+            cfg = from_dictconfig(dcfg)
+        except ConfigError as err:
+            log.error("config error: %s", err)
+            _remove_empty(run_dir)
+            sys.exit(2)
+        from engine.run import SimulationError
+
+        try:
+            status = run_job(cfg, run_dir, overrides=list(hc.overrides.task))
+        except (ConfigError, SimulationError) as err:
+            log.error("%s: %s", type(err).__name__, err)
+            sys.exit(2)
+        if status:
+            sys.exit(status)
+
+    _main()
+
+
+def _remove_empty(run_dir: Path) -> None:
+    """Drop Hydra's own files for a run that never started, so no result-like folder is left."""
+    for name in RESULT_FILES:
+        if (run_dir / name).exists():
+            return
+    hydra_dir = run_dir / ".hydra"
+    for p in sorted(run_dir.rglob("*"), reverse=True) if run_dir.exists() else []:
+        if p.is_file() and (p.parent == hydra_dir or p.suffix == ".log"):
+            p.unlink()
+        elif p.is_dir() and not any(p.iterdir()):
+            p.rmdir()
+    if run_dir.exists() and not any(run_dir.iterdir()):
+        run_dir.rmdir()

@@ -1,0 +1,289 @@
+"""One path of the 2040 model: driver values -> yearly ``lax.scan`` -> outcomes.
+
+Written for one path and ``vmap``-ed over many (equinox style). Shapes in comments are for one
+path: D domains, S strategies, A areas, I impacts, T simulated years. Money in tn JPY.
+
+A year is ``adopt -> earn -> invest -> macro``:
+  adoption    A_d(t) = Bass F(t - launch_d + tau0_d), tau0 so that A = launch_adoption at launch
+  revenue     market_d(t) x A_d(t) x share_d        (x defense demand multiplier for dual use)
+  profit      revenue x margin - fixed_cost
+  investment  total_d x overrun_d x w_d(t) / sum_t w_d(t)   (ramp up to launch, decay after)
+  fcf         profit - investment
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from engine.drivers import DriverTable
+from engine.params import (
+    INVESTMENT_GRID_YEARS,
+    ModelParams,
+    bass_cdf,
+    bass_offset,
+    dc_facility_capex,
+    investment_weights,
+)
+
+DOMAIN_VARS = ("revenue", "operating_profit", "investment", "fcf")
+MACRO_VARS = (
+    "digital_deficit",
+    "digital_deficit_restraint",
+    "social_security_savings",
+    "import_substitution",
+    "tourism_demand",
+    "autonomy_solutions_sales",
+    "dc_power_saving",
+    "autonomous_driving_market",
+    "workers_added",
+    "labour_shortage",
+    "humanoid_demand",
+    "existing_value_added",
+    "fiscal_effect",
+)
+MACRO_VECTOR_VARS = {"defense_ratio": "country", "defense_spend": "country", "dc_facility_capex": "region"}
+IMPACT_VARS = {  # impact id -> macro variable (all identical except the deficit restraint)
+    "social_security_savings": "social_security_savings",
+    "import_substitution": "import_substitution",
+    "tourism_demand": "tourism_demand",
+    "autonomy_solutions_sales": "autonomy_solutions_sales",
+    "dc_power_saving": "dc_power_saving",
+    "digital_deficit_restraint": "digital_deficit_restraint",
+    "autonomous_driving_market": "autonomous_driving_market",
+    "workers_added": "workers_added",
+}
+IMPACT_CAP = 2.0  # an impact grows with adoption beyond its 2040 nominal, at most to 2x the figure
+
+
+@dataclass(frozen=True)
+class DriverColumns:
+    """Column indices into the driver vector, resolved once from the driver table."""
+
+    scalar: dict  # name -> int
+    domain: dict  # driver kind -> (D,) int array
+    policy_delay: np.ndarray  # (S,)
+    policy_success: np.ndarray  # (S,)
+    impact_factor: np.ndarray  # (I,)
+
+    @classmethod
+    def from_table(cls, table: DriverTable, params: ModelParams) -> DriverColumns:
+        idx = {n: i for i, n in enumerate(table.names)}
+        kinds = (
+            "launch_delay",
+            "bass_p_factor",
+            "bass_q_factor",
+            "market_factor",
+            "share_factor",
+            "margin_factor",
+            "cost_overrun",
+        )
+        return cls(
+            scalar={n: i for n, i in idx.items() if "." not in n},
+            domain={k: np.array([idx[f"{k}.{d}"] for d in params.domain_ids]) for k in kinds},
+            policy_delay=np.array([idx[f"policy_delay.{s}"] for s in params.strategy_ids]),
+            policy_success=np.array([idx[f"policy_success.{s}"] for s in params.strategy_ids]),
+            impact_factor=np.array([idx[f"impact_factor.{i}"] for i in params.impact_ids]),
+        )
+
+
+class YearState(NamedTuple):
+    humanoid_units: jax.Array  # (), million units installed (cumulative)
+
+
+def make_path_fn(params: ModelParams, cols: DriverColumns, dtype=jnp.float32):
+    """Return ``simulate_path(v) -> (scalars, yearly)`` for one path's driver vector ``v``.
+
+    ``v`` has shape (n_drivers,). ``scalars`` maps level -> {var: array}; ``yearly`` the same with
+    a leading year axis of length ``params.n_report_years``.
+    """
+    p = params
+    m = p.macro
+    c = m["couplings"]
+    f = lambda x: jnp.asarray(x, dtype)  # noqa: E731
+    years = f(p.years)
+    dom_strategy = f(p.domain_strategy)
+    dom_area = f(p.domain_area)
+    basis = f(p.report_basis)
+    grid = p.start_year + jnp.arange(INVESTMENT_GRID_YEARS, dtype=dtype)[:, None]
+    inv_cfg = m["investment"]
+    dd = m["digital_deficit"]
+    dfn = m["defense"]
+    dc = m["datacenter"]
+    hum = m["humanoids"]
+    tax = m["fiscal"]["tax_rate"]
+    public_share = m["fiscal"]["public_share_of_investment"]
+    labour0 = m["labour"]["employed_2024"]
+    va0 = m["existing_industries"]["value_added_2024"]
+    scale = c["earliness_scale_years"]
+
+    def simulate_path(v):
+        s = {name: v[i] for name, i in cols.scalar.items()}
+        dv = {k: v[idx] for k, idx in cols.domain.items()}  # each (D,)
+        success = (v[cols.policy_success] < f(p.success_prob)).astype(dtype)  # (S,)
+        policy_delay = v[cols.policy_delay]  # (S,)
+        impact_factor = v[cols.impact_factor]  # (I,)
+
+        # couplings: earliness in [-1, 1], 0 at the reference (median) year
+        e_agi = jnp.clip((c["agi_reference_year"] - s["agi"]) / scale, -1.0, 1.0)
+        e_ftqc = jnp.clip((c["ftqc_reference_year"] - s["ftqc"]) / scale, -1.0, 1.0)
+        pull = f(p.w_agi) * e_agi + f(p.w_ftqc) * e_ftqc  # (D,)
+
+        nominal = jnp.where(p.is_photonics, s["photonics"], f(p.launch_year) + dv["launch_delay"])
+        launch = nominal + policy_delay[p.strategy_index] - c["launch_pull_years"] * pull
+        bass_p = f(p.bass_p) * dv["bass_p_factor"]
+        bass_q = f(p.bass_q) * dv["bass_q_factor"] * jnp.exp(c["diffusion_boost"] * pull)
+        tau0 = bass_offset(bass_p, bass_q, p.launch_adoption, jnp)
+        dom_success = success[p.strategy_index]  # (D,)
+        share = f(p.japan_share) * dv["share_factor"]
+        share = jnp.minimum(share * jnp.where(dom_success > 0, 1.0, p.failure_share_factor), 0.99)
+        margin = f(p.margin) * dv["margin_factor"]
+        market = f(p.market_2040) * dv["market_factor"]
+
+        w = investment_weights(
+            grid, launch[None, :], p.start_year, inv_cfg["post_launch_years"],
+            inv_cfg["post_launch_decay"], jnp,
+        )
+        inv_scale = f(p.investment_total) * dv["cost_overrun"] / jnp.sum(w, axis=0)  # (D,)
+
+        imp_dom = p.impact_domain
+        imp_success = success[p.impact_strategy]
+        imp_scale = (
+            f(p.impact_value_2040)
+            * impact_factor
+            * jnp.where(imp_success > 0, 1.0, f(p.impact_failure))
+            / f(p.impact_adoption_2040)
+        )  # (I,)
+
+        ramp = lambda t: jnp.clip((t - 2025.0) / 15.0, 0.0, 1.0)  # noqa: E731
+        shifts = jnp.stack(
+            [s["defense_shift_united_states"], s["defense_shift_nato"], s["defense_shift_japan"]]
+        )
+        tau0_h = bass_offset(hum["bass_p"], hum["bass_q"], p.launch_adoption, jnp)
+        h_launch = hum["reference_launch_year"] + s["humanoid_launch_delay"]
+        failed_fraction = 1.0 - jnp.mean(success)
+
+        def shortage_at(t, workers):
+            demand = labour0 * (1.0 + s["gdp_growth"]) ** (t - 2024.0)
+            supply = labour0 * (1.0 + s["labour_supply_change"]) ** (t - 2024.0)
+            return jnp.maximum(demand - supply - workers, 0.0)
+
+        def humanoid_units(t, workers):
+            take_up = hum["max_take_up"] * bass_cdf(
+                t - h_launch + tau0_h, hum["bass_p"], hum["bass_q"], jnp
+            )
+            return shortage_at(t, workers) * take_up
+
+        def step(state: YearState, inputs):
+            t, central, price = inputs
+            adopt = bass_cdf(t - launch + tau0, bass_p, bass_q, jnp)  # (D,)
+            ratio = central + shifts * ramp(t)  # (3,) % of GDP
+            demand_mult = (jnp.mean(ratio) / jnp.mean(central)) ** (
+                c["defense_elasticity"] * f(p.w_defense)
+            )
+            market_t = market * (1.0 + m["market_growth"]) ** (t - 2040.0) * demand_mult
+            revenue = market_t * adopt * share
+            profit = revenue * margin - f(p.fixed_cost)
+            w_t = investment_weights(
+                t, launch, p.start_year, inv_cfg["post_launch_years"],
+                inv_cfg["post_launch_decay"], jnp,
+            )
+            investment = inv_scale * w_t
+            fcf = profit - investment
+
+            impacts = imp_scale * jnp.minimum(adopt[imp_dom], IMPACT_CAP * f(p.impact_adoption_2040))
+            imp = dict(zip(p.impact_ids, impacts, strict=True))
+            unrestrained = (
+                dd["value_2024"]
+                * (1.0 + s["digital_deficit_growth"]) ** (t - 2024.0)
+                * jnp.exp(dd["agi_sensitivity"] * e_agi * jnp.clip((t - 2026.0) / 14.0, 0.0, 1.0))
+            )
+            workers = imp["workers_added"]
+            units = humanoid_units(t, workers)
+            gdp_jp = m["japan_gdp_2024"] * (
+                1.0 + s["gdp_growth"] + dfn["japan_inflation"]
+            ) ** (t - 2024.0)
+            growth_usd = (1.0 + dfn["nominal_gdp_growth_usd"]) ** (t - 2024.0)
+            spend = jnp.stack(
+                [
+                    ratio[0] / 100 * dfn["gdp_usd_2024"]["united_states"] * growth_usd * 1e3,
+                    ratio[1] / 100 * dfn["gdp_usd_2024"]["nato"] * growth_usd * 1e3,
+                    ratio[2] / 100 * gdp_jp / s["fx"] * 1e3,
+                    dfn["china_spend_2024_bn_usd"] * (1.0 + s["china_defense_growth"])
+                    ** (t - 2024.0),
+                ]
+            )
+            capex_global = dc_facility_capex(t, s["dc_twh_2030"], s["dc_twh_2035"], s["fx"], dc, jnp)
+            macro = {
+                **{IMPACT_VARS[k]: v for k, v in imp.items()},
+                "digital_deficit": unrestrained - imp["digital_deficit_restraint"],
+                "labour_shortage": shortage_at(t, workers),
+                "humanoid_demand": jnp.maximum(units - state.humanoid_units, 0.0) * price,
+                "existing_value_added": va0
+                * (1.0 + s["gdp_growth"] - p.existing_shrink * failed_fraction) ** (t - 2024.0),
+                "fiscal_effect": imp["social_security_savings"]
+                + tax * jnp.sum(jnp.maximum(profit, 0.0))
+                - public_share * jnp.sum(investment),
+                "defense_ratio": ratio,
+                "defense_spend": spend,
+                "dc_facility_capex": jnp.stack([capex_global, capex_global * s["dc_japan_share"]]),
+            }
+            domain = {"revenue": revenue, "operating_profit": profit, "investment": investment, "fcf": fcf}
+            return YearState(humanoid_units=units), (domain, macro)
+
+        t0 = years[0] - 1.0
+        workers0 = imp_scale[-1] * 0.0  # no anti-ageing workers before the horizon
+        init = YearState(humanoid_units=humanoid_units(t0, workers0))
+        _, (dom_y, macro_y) = jax.lax.scan(
+            step, init, (years, f(p.defense_central), f(p.humanoid_price))
+        )
+        return _outcomes(dom_y, macro_y, dom_strategy, dom_area, basis, p)
+
+    return simulate_path
+
+
+def _outcomes(dom_y, macro_y, dom_strategy, dom_area, basis, p: ModelParams):
+    """Per-path scalars and reported yearly trajectories from the scanned years.
+
+    dom_y: var -> (T, D); macro_y: var -> (T,) or (T, k).
+    """
+    i40 = p.index_2040
+    upto = slice(0, i40 + 1)
+    nrep = p.n_report_years
+
+    def level_scalars(y):  # y: var -> (T, E)
+        return {
+            "revenue_2040": y["revenue"][i40],
+            "operating_profit_2040": y["operating_profit"][i40],
+            "investment_cum_2040": jnp.sum(y["investment"][upto], axis=0),
+            "fcf_cum_2040": jnp.sum(y["fcf"][upto], axis=0),
+        }
+
+    strat_y = {k: v @ dom_strategy for k, v in dom_y.items()}
+    area_y = {k: v @ dom_area for k, v in dom_y.items()}
+    dom_s = level_scalars(dom_y)
+    strat_s = level_scalars(strat_y)
+    strat_s["investment_cum_2040_report_basis"] = (dom_s["investment_cum_2040"] * basis) @ dom_strategy
+    strat_s["operating_profit_2040_report_basis"] = (dom_s["operating_profit_2040"] * basis) @ dom_strategy
+    macro_s = {f"{k}_2040": v[i40] for k, v in macro_y.items()}
+    macro_s["humanoid_demand_cum"] = jnp.sum(macro_y["humanoid_demand"][:nrep])
+    macro_s["investment_total_cum_2040"] = jnp.sum(dom_s["investment_cum_2040"] * basis)
+    macro_s["fiscal_effect_cum_2040"] = jnp.sum(macro_y["fiscal_effect"][upto])
+    scalars = {
+        "domain": dom_s,
+        "strategy": strat_s,
+        "area": level_scalars(area_y),
+        "macro": macro_s,
+    }
+    cut = lambda d: {k: v[:nrep] for k, v in d.items()}  # noqa: E731
+    yearly = {
+        "domain_yearly": cut(dom_y),
+        "strategy_yearly": cut(strat_y),
+        "area_yearly": cut(area_y),
+        "macro_yearly": cut(macro_y),
+    }
+    return scalars, yearly

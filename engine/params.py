@@ -1,0 +1,240 @@
+"""Static model parameters: the config turned into numpy arrays, closed over by the jitted step.
+
+Nothing here is random. ``build_params(cfg)`` is the only place where config values become numbers
+the model uses; the path function (``engine.model``) takes a :class:`ModelParams` and never a
+config.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine.config import IMPACTS, Config
+
+COUNTRIES_RATIO = ("united_states", "nato", "japan")
+COUNTRIES_SPEND = ("united_states", "nato", "japan", "china")
+REGIONS = ("global", "japan")
+INVESTMENT_GRID_YEARS = 80  # years after the start over which an investment schedule is normalised
+
+
+def bass_cdf(tau, p, q, xp=np):
+    """Bass adoption F(tau): fraction of the potential adopted tau years after the start.
+
+    F(tau) = (1 - exp(-(p+q) tau)) / (1 + (q/p) exp(-(p+q) tau)), F = 0 for tau <= 0.
+    """
+    tau = xp.maximum(tau, 0.0)
+    e = xp.exp(-(p + q) * tau)
+    return (1.0 - e) / (1.0 + (q / p) * e)
+
+
+def bass_offset(p, q, launch_adoption, xp=np):
+    """Years tau0 at which the Bass curve reaches ``launch_adoption`` (F(tau0) = a)."""
+    a = launch_adoption
+    return -xp.log((1.0 - a) / (1.0 + a * q / p)) / (p + q)
+
+
+def adoption(year, launch_year, p, q, launch_adoption, xp=np):
+    """Adoption share in ``year`` of a domain whose adoption reaches ``launch_adoption`` at launch."""
+    return bass_cdf(year - launch_year + bass_offset(p, q, launch_adoption, xp), p, q, xp)
+
+
+def investment_weights(years, launch_year, start_year, post_years, decay, xp=np):
+    """Unnormalised investment schedule: a linear ramp from ``start_year`` up to the launch, then
+    ``post_years`` years decaying by ``decay`` a year; zero afterwards.
+
+    Shapes broadcast: years (..., 1) against launch_year (..., D) etc.
+    """
+    base = start_year - 1.0
+    launch = xp.maximum(launch_year, start_year)
+    ramp = xp.minimum(years - base, launch - base)
+    tail = decay ** xp.maximum(years - launch, 0.0)
+    live = (years >= start_year) & (years <= launch + post_years)
+    return xp.where(live, ramp * tail, 0.0)
+
+
+def dc_twh(year, twh_2024, twh_2030, twh_2035, xp=np):
+    """Global data-centre electricity (TWh) by the report's method (MODEL 2.5).
+
+    Geometric between 2024, 2030 and 2035; after 2035 each 5-year CAGR is the previous one times
+    the same ratio of decline (CAGR 2030-35 / CAGR 2024-30).
+    """
+    cagr1 = (twh_2030 / twh_2024) ** (1.0 / 6.0) - 1.0
+    cagr2 = (twh_2035 / twh_2030) ** (1.0 / 5.0) - 1.0
+    ratio = xp.clip(cagr2 / cagr1, 0.0, 1.5)
+    cagr3 = cagr2 * ratio
+    cagr4 = cagr3 * ratio
+    cagr5 = cagr4 * ratio
+    twh_2040 = twh_2035 * (1.0 + cagr3) ** 5
+    twh_2045 = twh_2040 * (1.0 + cagr4) ** 5
+    return xp.where(
+        year <= 2030,
+        twh_2024 * (1.0 + cagr1) ** (year - 2024),
+        xp.where(
+            year <= 2035,
+            twh_2030 * (1.0 + cagr2) ** (year - 2030),
+            xp.where(
+                year <= 2040,
+                twh_2035 * (1.0 + cagr3) ** (year - 2035),
+                xp.where(
+                    year <= 2045,
+                    twh_2040 * (1.0 + cagr4) ** (year - 2040),
+                    twh_2045 * (1.0 + cagr5) ** (year - 2045),
+                ),
+            ),
+        ),
+    )
+
+
+def dc_facility_capex(year, twh_2030, twh_2035, fx, dc: dict, xp=np):
+    """Global DC facility CAPEX in ``year`` (tn JPY/yr): capacity added x USD/W x facility share.
+
+    capacity (W) = TWh x 1e12 / (8760 h x load factor x utilisation).
+    """
+    per_watt = 1e12 / (8760.0 * dc["load_factor"] * dc["utilisation"])
+    t24 = dc["twh_2024"]
+    added = (dc_twh(year, t24, twh_2030, twh_2035, xp) - dc_twh(year - 1, t24, twh_2030, twh_2035, xp))
+    watts = xp.maximum(added, 0.0) * per_watt
+    return watts * dc["capex_usd_per_w"] * dc["facility_share"] * fx / 1e12
+
+
+@dataclass(frozen=True)
+class ModelParams:
+    """Arrays and constants of the model. D domains, S strategies, A areas, I impacts, T years.
+
+    Per domain (D,): ``launch_year`` (nominal), ``bass_p``, ``bass_q``, ``market_2040`` (tn JPY/yr),
+    ``japan_share``, ``margin``, ``fixed_cost`` (tn JPY/yr), ``investment_total`` (tn JPY, whole
+    programme), ``w_agi``, ``w_ftqc``, ``w_defense`` (coupling weights), ``strategy_index`` (int),
+    ``report_basis`` (bool), ``is_photonics`` (bool).
+    """
+
+    years: np.ndarray  # (T,) simulated years start..max(end, 2040), float
+    n_report_years: int  # years start..end_year reported
+    index_2040: int
+    domain_ids: tuple[str, ...]
+    strategy_ids: tuple[str, ...]
+    area_ids: tuple[str, ...]
+    launch_year: np.ndarray
+    bass_p: np.ndarray
+    bass_q: np.ndarray
+    market_2040: np.ndarray
+    japan_share: np.ndarray
+    margin: np.ndarray
+    fixed_cost: np.ndarray
+    investment_total: np.ndarray
+    w_agi: np.ndarray
+    w_ftqc: np.ndarray
+    w_defense: np.ndarray
+    strategy_index: np.ndarray
+    report_basis: np.ndarray
+    is_photonics: np.ndarray
+    domain_strategy: np.ndarray  # (D, S) membership, float
+    domain_area: np.ndarray  # (D, A) membership, float
+    success_prob: np.ndarray  # (S,)
+    impact_ids: tuple[str, ...]
+    impact_domain: np.ndarray  # (I,) int
+    impact_strategy: np.ndarray  # (I,) int
+    impact_value_2040: np.ndarray  # (I,)
+    impact_failure: np.ndarray  # (I,)
+    impact_adoption_2040: np.ndarray  # (I,) nominal adoption of the impact's domain in 2040
+    defense_central: np.ndarray  # (T, 3) % of GDP, US / NATO / Japan
+    humanoid_price: np.ndarray  # (T,) million JPY per unit
+    start_year: float
+    launch_adoption: float
+    failure_share_factor: float
+    existing_shrink: float
+    macro: dict  # plain floats and small dicts from configs/macro (read-only)
+
+
+def build_params(cfg: Config) -> ModelParams:
+    """Turn the validated config into :class:`ModelParams` (pure, no randomness)."""
+    e, m = cfg.engine, cfg.macro
+    sim_end = max(e.end_year, 2040)
+    years = np.arange(e.start_year, sim_end + 1, dtype=np.float64)
+    doms = list(cfg.domains.values())
+    dom_ids, strat_ids, area_ids = cfg.domain_ids, cfg.strategy_ids, cfg.area_ids
+
+    def col(attr):
+        return np.array([getattr(d, attr) for d in doms], dtype=np.float64)
+
+    def coupling(name):
+        return np.array([d.couplings.get(name, 0.0) for d in doms], dtype=np.float64)
+
+    strategy_index = np.array([strat_ids.index(cfg.strategy_of(d)) for d in dom_ids])
+    domain_strategy = np.eye(len(strat_ids))[strategy_index]
+    domain_area = np.array([[float(d.area == a) for a in area_ids] for d in doms])
+    report_basis = np.array(
+        [d not in cfg.strategies[cfg.strategy_of(d)].report_basis_excludes for d in dom_ids]
+    )
+
+    launch = col("launch_year")
+    inv = m["investment"]
+    grid = e.start_year + np.arange(INVESTMENT_GRID_YEARS, dtype=np.float64)[:, None]
+    w = investment_weights(
+        grid, launch[None, :], e.start_year, inv["post_launch_years"], inv["post_launch_decay"]
+    )
+    frac_2040 = w[grid[:, 0] <= 2040].sum(0) / w.sum(0)
+    investment_total = col("investment_2040") / frac_2040
+
+    impacts = m["impacts"]
+    impact_domain = np.array([dom_ids.index(impacts[i]["domain"]) for i in IMPACTS])
+    a2040 = adoption(
+        2040.0, launch[impact_domain], col("bass_p")[impact_domain], col("bass_q")[impact_domain],
+        e.launch_adoption,
+    )
+
+    anchors = m["defense"]["anchors"]
+    defense_central = np.stack(
+        [
+            np.interp(
+                years,
+                [float(y) for y in anchors[c]],
+                [float(v) for v in anchors[c].values()],
+            )
+            for c in COUNTRIES_RATIO
+        ],
+        axis=1,
+    )
+    h = m["humanoids"]
+    decline = (h["price_2050_mjpy"] / h["price_2040_mjpy"]) ** (1.0 / 10.0)
+    humanoid_price = h["price_2040_mjpy"] * decline ** (years - 2040.0)
+
+    return ModelParams(
+        years=years,
+        n_report_years=e.end_year - e.start_year + 1,
+        index_2040=int(2040 - e.start_year),
+        domain_ids=dom_ids,
+        strategy_ids=strat_ids,
+        area_ids=area_ids,
+        launch_year=launch,
+        bass_p=col("bass_p"),
+        bass_q=col("bass_q"),
+        market_2040=col("market_2040"),
+        japan_share=col("japan_share"),
+        margin=col("margin"),
+        fixed_cost=col("fixed_cost"),
+        investment_total=investment_total,
+        w_agi=coupling("agi"),
+        w_ftqc=coupling("ftqc"),
+        w_defense=coupling("defense"),
+        strategy_index=strategy_index,
+        report_basis=report_basis,
+        is_photonics=np.array([d == "photonics_electronics" for d in dom_ids]),
+        domain_strategy=domain_strategy,
+        domain_area=domain_area,
+        success_prob=np.array([cfg.scenario.policy_success_prob[s] for s in strat_ids]),
+        impact_ids=IMPACTS,
+        impact_domain=impact_domain,
+        impact_strategy=np.array([strat_ids.index(impacts[i]["strategy"]) for i in IMPACTS]),
+        impact_value_2040=np.array([float(impacts[i]["value_2040"]) for i in IMPACTS]),
+        impact_failure=np.array([float(impacts[i]["failure_factor"]) for i in IMPACTS]),
+        impact_adoption_2040=a2040,
+        defense_central=defense_central,
+        humanoid_price=humanoid_price,
+        start_year=float(e.start_year),
+        launch_adoption=e.launch_adoption,
+        failure_share_factor=cfg.scenario.failure_share_factor,
+        existing_shrink=cfg.scenario.existing_shrink_per_year,
+        macro=m,
+    )

@@ -1,0 +1,217 @@
+"""Labelled results: coordinates, the ArviZ DataTree, pandas accessors and the summary table."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from engine.config import Config
+from engine.drivers import DriverTable
+from engine.params import COUNTRIES_RATIO, COUNTRIES_SPEND, REGIONS, ModelParams
+from engine.run import RawResult
+
+log = logging.getLogger("jp2040.engine")
+
+LEVELS = ("domain", "strategy", "area", "macro")
+VECTOR_DIMS = {
+    "defense_ratio": ("country", COUNTRIES_RATIO),
+    "defense_spend": ("country", COUNTRIES_SPEND),
+    "dc_facility_capex": ("region", REGIONS),
+}
+UNITS = {
+    "workers_added": "million workers",
+    "labour_shortage": "million workers",
+    "defense_ratio": "% of GDP",
+    "defense_spend": "bn USD/yr",
+    "humanoid_demand_cum": "tn JPY",
+    "investment_total_cum_2040": "tn JPY",
+    "fiscal_effect_cum_2040": "tn JPY",
+}
+HIGH_IS_BAD = (
+    "digital_deficit",
+    "investment",
+    "labour_shortage",
+    "defense_spend",
+    "defense_ratio",
+    "dc_facility_capex",
+)
+DIAGNOSTIC_DRAWS = 20_000  # ESS / R-hat on at most this many kept draws per chain
+
+
+def base_name(var: str) -> str:
+    """``operating_profit_2040`` -> ``operating_profit``; ``humanoid_demand_cum`` -> ``humanoid_demand``."""
+    for suffix in ("_2040_report_basis", "_cum_2040", "_2040", "_cum"):
+        if var.endswith(suffix):
+            return var[: -len(suffix)]
+    return var
+
+
+def units_of(var: str) -> str:
+    if var in UNITS:
+        return UNITS[var]
+    base = base_name(var)
+    if base in UNITS:
+        return UNITS[base]
+    return "tn JPY" if "cum" in var else "tn JPY/yr"
+
+
+def bad_side(var: str) -> str:
+    return "high" if base_name(var).startswith(HIGH_IS_BAD) else "low"
+
+
+@dataclass
+class SimulationResult:
+    """Result of :func:`engine.simulate`: kept draws, trajectories and streaming statistics."""
+
+    cfg: Config
+    table: DriverTable
+    params: ModelParams
+    raw: RawResult
+    manifest: dict
+
+    # ------------------------------------------------------------------ coordinates
+    def entity_coords(self, level: str, var: str) -> tuple[str, tuple[str, ...]] | None:
+        p = self.params
+        if level.startswith("domain"):
+            return "domain", p.domain_ids
+        if level.startswith("strategy"):
+            return "strategy", p.strategy_ids
+        if level.startswith("area"):
+            return "area", p.area_ids
+        base = base_name(var)
+        return VECTOR_DIMS.get(base)
+
+    @property
+    def years(self) -> np.ndarray:
+        return self.params.years[: self.params.n_report_years].astype(int)
+
+    # ------------------------------------------------------------------ pandas accessors
+    def scalars(self, level: str = "strategy", var: str = "operating_profit_2040") -> pd.DataFrame:
+        """Kept per-path values of one scalar variable: rows are paths (chain, draw), columns
+        entities."""
+        arr = self.raw.kept_scalars[level][var]
+        c, d = arr.shape[:2]
+        index = pd.MultiIndex.from_product([range(c), range(d)], names=["chain", "draw"])
+        coords = self.entity_coords(level, var)
+        flat = arr.reshape(c * d, -1)
+        cols = list(coords[1]) if coords else [var]
+        return pd.DataFrame(flat, index=index, columns=cols)
+
+    def drivers(self) -> pd.DataFrame:
+        """Kept driver draws: rows are paths (chain, draw), columns driver names."""
+        arr = self.raw.kept_drivers
+        c, d = arr.shape[:2]
+        index = pd.MultiIndex.from_product([range(c), range(d)], names=["chain", "draw"])
+        return pd.DataFrame(arr.reshape(c * d, -1), index=index, columns=list(self.table.names))
+
+    # ------------------------------------------------------------------ DataTree
+    def to_datatree(self):
+        """ArviZ DataTree: groups domain, strategy, area, macro, drivers and *_yearly."""
+        import json
+
+        import arviz as az
+
+        groups, dims, coords = {}, {}, {"year": self.years}
+        for level, vars_ in {**self.raw.kept_scalars, **self.raw.trajectories}.items():
+            groups[level] = {}
+            yearly = level.endswith("_yearly")
+            for var, arr in vars_.items():
+                groups[level][var] = np.asarray(arr)
+                ent = self.entity_coords(level, var)
+                var_dims = (["year"] if yearly else []) + ([ent[0]] if ent else [])
+                dims[var] = var_dims
+                if ent:
+                    coords[ent[0]] = list(ent[1])
+        groups["drivers"] = {n: self.raw.kept_drivers[..., j] for j, n in enumerate(self.table.names)}
+        # one dims mapping per group: ArviZ takes a flat dict, so build groups one by one
+        trees = {}
+        for g, data in groups.items():
+            gd = {v: dims.get(v, []) for v in data} if g != "drivers" else {}
+            gc = {k: v for k, v in coords.items() if any(k in d for d in gd.values())}
+            trees[g] = az.from_dict({"posterior": data}, dims=gd, coords=gc)["posterior"].to_dataset()
+            for v in data:
+                if g != "drivers":
+                    trees[g][v].attrs.update(units=units_of(v), bad_side=bad_side(v))
+        import xarray as xr
+
+        dt = xr.DataTree.from_dict(trees)
+        dt.attrs["manifest"] = json.dumps(self.manifest, default=str)
+        return dt
+
+    # ------------------------------------------------------------------ summary
+    def summary(self) -> pd.DataFrame:
+        """One row per variable x entity x year (year empty for per-path scalars).
+
+        Columns: group, variable, entity, year, mean, sd, p05, p50, p95, mcse_mean, ess_bulk,
+        r_hat. mean/sd are over all paths (streaming, float64); quantiles are exact from the kept
+        draws when every path was kept, otherwise from the streaming histogram (error at most one
+        bin width); mcse_mean = sd / sqrt(n) (paths are independent); ess_bulk and r_hat come from
+        ArviZ on the kept draws (at most DIAGNOSTIC_DRAWS per chain).
+        """
+        frames = []
+        n_paths = self.raw.n_paths
+        for group, vars_ in self.raw.stats.items():
+            yearly = group.endswith("_yearly")
+            kept_src = self.raw.trajectories if yearly else self.raw.kept_scalars
+            for var, st in vars_.items():
+                kept = kept_src.get(group, {}).get(var)
+                all_kept = kept is not None and kept.shape[0] * kept.shape[1] == n_paths
+                if all_kept:
+                    flat = kept.reshape((-1,) + kept.shape[2:]).astype(np.float64)
+                    q = np.quantile(flat, [0.05, 0.5, 0.95], axis=0)
+                else:
+                    q = np.stack([st.quantile(x) for x in (0.05, 0.5, 0.95)])
+                ess, rhat = _diagnostics(kept)
+                frames.append(
+                    _rows(self, group, var, st, q, ess, rhat, yearly)
+                )
+        out = pd.concat(frames, ignore_index=True)
+        out["year"] = out["year"].astype("Int64")
+        return out
+
+
+def _diagnostics(kept):
+    """ESS (bulk) and R-hat per element from kept draws (chains, draws, ...), or NaN."""
+    if kept is None or kept.shape[1] < 4:
+        return None, None
+    from arviz_stats.base import array_stats
+
+    x = np.asarray(kept[:, :DIAGNOSTIC_DRAWS], np.float64)
+    x = np.moveaxis(x, (0, 1), (-2, -1))
+    ess = array_stats.ess(x, method="bulk", chain_axis=-2, draw_axis=-1)
+    rhat = array_stats.rhat(x, method="rank", chain_axis=-2, draw_axis=-1) if x.shape[-2] > 1 else None
+    return np.asarray(ess), (np.asarray(rhat) if rhat is not None else None)
+
+
+def _rows(res: SimulationResult, group, var, st, q, ess, rhat, yearly) -> pd.DataFrame:
+    shape = st.mean.shape
+    ent = res.entity_coords(group, var)
+    n = st.n
+    idx = list(np.ndindex(shape)) if shape else [()]
+    rows = []
+    for i in idx:
+        year = int(res.years[i[0]]) if yearly else None
+        ent_i = i[1:] if yearly else i
+        entity = ent[1][ent_i[0]] if ent and ent_i else ""
+        rows.append(
+            (
+                group,
+                var,
+                entity,
+                year,
+                st.mean[i],
+                st.sd[i],
+                q[0][i],
+                q[1][i],
+                q[2][i],
+                st.sd[i] / np.sqrt(max(n[i], 1)),
+                np.nan if ess is None else float(np.asarray(ess)[i]),
+                np.nan if rhat is None else float(np.asarray(rhat)[i]),
+            )
+        )
+    cols = ["group", "variable", "entity", "year", "mean", "sd", "p05", "p50", "p95", "mcse_mean",
+            "ess_bulk", "r_hat"]
+    return pd.DataFrame(rows, columns=cols)

@@ -1,0 +1,300 @@
+"""Chunked, sharded simulation: global path indices -> keys -> drivers -> paths -> statistics.
+
+Paths are numbered globally: path g belongs to chain ``g // draws_per_chain`` and is draw
+``g % draws_per_chain`` of it. Its key is ``fold_in(fold_in(root, chain), draw)`` (chains never
+share keys), each driver's uniform comes from ``fold_in(path_key, stable_id(name))``. So a path sees
+the same random numbers whatever the chunk size, the device count or the scenario.
+
+One jitted function handles a chunk of ``B`` paths (a power of two; the last chunk is padded and
+masked). It returns the per-path scalars and driver values (kept for the first ``keep_paths``
+draws of each chain), the yearly trajectories of up to ``R`` selected rows, the streaming
+statistics of every output, and the first non-finite value per output, if any.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from dataclasses import dataclass, field
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from distributions.keys import driver_uniforms, root_key
+from engine.config import Config
+from engine.drivers import DriverTable, build_driver_table
+from engine.model import DriverColumns, make_path_fn
+from engine.params import ModelParams, build_params
+from engine.stats import Stats, from_chunk, merge, pilot_edges, tree_chunk_stats
+
+log = logging.getLogger("jp2040.engine")
+
+PILOT_ROWS = 2048
+
+
+class SimulationError(RuntimeError):
+    """A path produced a NaN or infinity; the message names the path and the variable."""
+
+
+@dataclass
+class RawResult:
+    """What a simulation returns before it is labelled (see ``engine.results``).
+
+    kept_scalars: level -> var -> (chains, keep_draws, *entity)
+    kept_drivers: (chains, keep_draws, n_drivers)
+    trajectories: level -> var -> (chains, traj_draws, years, *entity)
+    stats: group -> var -> Stats over all paths
+    """
+
+    kept_scalars: dict
+    kept_drivers: np.ndarray
+    trajectories: dict
+    stats: dict
+    n_paths: int
+    chains: int
+    wall_time_s: float
+    compile_time_s: float
+    devices: list = field(default_factory=list)
+
+
+def _layout(cfg: Config):
+    e = cfg.engine
+    per_chain = e.n_paths // e.chains
+    chunk = min(e.chunk_size, 1 << max(0, (e.n_paths - 1).bit_length()))
+    return per_chain, chunk
+
+
+def _mesh_devices(cfg: Config, chunk: int):
+    devices = jax.devices()
+    if cfg.engine.device == "gpu":
+        devices = [d for d in devices if d.platform == "gpu"]
+        if not devices:
+            raise SimulationError("engine.device=gpu but JAX sees no GPU")
+    elif cfg.engine.device == "cpu":
+        devices = jax.devices("cpu")
+    n = 1
+    while n * 2 <= len(devices) and chunk % (n * 2) == 0:
+        n *= 2
+    return devices[:n]
+
+
+def simulate_raw(
+    cfg: Config,
+    table: DriverTable | None = None,
+    params: ModelParams | None = None,
+    uniforms: np.ndarray | None = None,
+    apply_copula: bool = True,
+) -> RawResult:
+    """Run the model for ``cfg.engine.n_paths`` paths and return kept draws and statistics.
+
+    Args:
+        uniforms: optional externally supplied driver uniforms, shape (n_paths, n_uniforms), e.g.
+            a Saltelli design; when given, no random numbers are drawn (path g uses row g).
+        apply_copula: False keeps supplied uniforms independent.
+    """
+    start = time.perf_counter()
+    e = cfg.engine
+    dtype = jnp.float64 if e.dtype == "float64" else jnp.float32
+    if e.dtype == "float64":
+        jax.config.update("jax_enable_x64", True)
+    table = table or build_driver_table(cfg)
+    params = params or build_params(cfg)
+    cols = DriverColumns.from_table(table, params)
+    path_fn = make_path_fn(params, cols, dtype)
+    per_chain, chunk = _layout(cfg)
+    n_chunks = -(-e.n_paths // chunk)
+    keep_draws = min(e.keep_paths // e.chains, per_chain)
+    traj_draws = min(e.keep_trajectories // e.chains, per_chain)
+    rows = min(chunk, max(traj_draws * e.chains, PILOT_ROWS))
+    bins = e.histogram_bins
+    devices = _mesh_devices(cfg, chunk)
+    if uniforms is not None:
+        uniforms = np.asarray(uniforms)
+        want = (e.n_paths, len(table.uniform_names))
+        if uniforms.shape != want:
+            raise SimulationError(f"supplied uniforms have shape {uniforms.shape}, expected {want}")
+        if not np.all((uniforms > 0) & (uniforms < 1)):
+            raise SimulationError("supplied uniforms must lie in the open interval (0, 1)")
+
+    root = root_key(e.seed)
+    names = table.uniform_names
+
+    def chunk_fn(chain, draw, mask, traj_rows, edges, supplied):
+        def keys_uniforms(c, d):
+            return driver_uniforms(jax.random.fold_in(jax.random.fold_in(root, c), d), names)
+
+        if supplied is None:
+            u = jax.vmap(keys_uniforms)(chain, draw).astype(dtype)
+        else:
+            u = supplied.astype(dtype)
+        values = table.values(u, apply_copula=apply_copula)
+        scalars, yearly = jax.vmap(path_fn)(values)
+        outputs = {**scalars, **yearly}
+        stats = tree_chunk_stats(outputs, mask, edges, bins)
+        finite = jax.tree_util.tree_map(
+            lambda x: _first_nonfinite(x, mask), outputs
+        )
+        traj = jax.tree_util.tree_map(lambda x: x[traj_rows], yearly)
+        return scalars, values, traj, stats, finite
+
+    shard = None
+    if len(devices) > 1:
+        mesh = jax.sharding.Mesh(np.array(devices), ("paths",))
+        shard = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("paths"))
+    run_chunk = jax.jit(chunk_fn)
+
+    def place(x):
+        return jax.device_put(x, shard) if shard is not None else jax.device_put(x, devices[0])
+
+    def chunk_inputs(i):
+        g = i * chunk + np.arange(chunk)
+        real = g < e.n_paths
+        g = np.where(real, g, 0)
+        chain, draw = g // per_chain, g % per_chain
+        in_traj = real & (draw < traj_draws)
+        sel = np.flatnonzero(in_traj)[:rows]
+        if i == 0 and len(sel) < rows:  # pilot rows for the histogram edges
+            extra = np.setdiff1d(np.arange(min(chunk, e.n_paths)), sel)[: rows - len(sel)]
+            sel = np.concatenate([sel, extra])
+        traj_rows = np.zeros(rows, np.int32)
+        traj_rows[: len(sel)] = sel
+        sup = None
+        if uniforms is not None:
+            sup = uniforms[np.where(real, i * chunk + np.arange(chunk), 0)]
+            sup = place(sup)
+        return (
+            place(chain.astype(np.uint32)),
+            place(draw.astype(np.uint32)),
+            place(real.astype(np.float32 if dtype == jnp.float32 else np.float64)),
+            jnp.asarray(traj_rows),
+            sup,
+            (chain, draw, real, sel),
+        )
+
+    # pilot: chunk 0 with placeholder edges, only to set the histogram ranges
+    t_compile = time.perf_counter()
+    c0 = chunk_inputs(0)
+    dummy_edges = _dummy_edges(path_fn, len(table.names), dtype)
+    scal0, _, traj0, _, _ = run_chunk(*c0[:4], dummy_edges, c0[4])
+    compile_time = time.perf_counter() - t_compile
+    real0 = c0[5][2]
+    pilot_scal = jax.tree_util.tree_map(lambda x: np.asarray(x)[real0][:65536], scal0)
+    n_pilot = len(c0[5][3])
+    pilot_traj = jax.tree_util.tree_map(lambda x: np.asarray(x)[:n_pilot], traj0)
+    edges = jax.tree_util.tree_map(
+        lambda x: tuple(jnp.asarray(a, dtype) for a in pilot_edges(x)), {**pilot_scal, **pilot_traj}
+    )
+
+    kept_s = None
+    kept_d = np.zeros((e.chains, keep_draws, table.n_drivers), np.float64)
+    kept_t = None
+    stats = None
+    progress = _progress(cfg, n_chunks)
+    for i in range(n_chunks):
+        ch, dr, mk, tr, sup, (chain, draw, real, sel) = chunk_inputs(i) if i else c0
+        scal, values, traj, part, finite = run_chunk(ch, dr, mk, tr, edges, sup)
+        _raise_nonfinite(finite, i * chunk)
+        part_host = jax.tree_util.tree_map(
+            lambda p, eg: from_chunk(p, np.asarray(eg[0]), np.asarray(eg[1])),
+            part,
+            edges,
+            is_leaf=lambda z: isinstance(z, dict) and "hist" in z,
+        )
+        stats = part_host if stats is None else jax.tree_util.tree_map(
+            merge, stats, part_host, is_leaf=lambda z: isinstance(z, Stats)
+        )
+        keep = real & (draw < keep_draws)
+        if keep.any():
+            if kept_s is None:
+                kept_s = jax.tree_util.tree_map(
+                    lambda x: np.zeros((e.chains, keep_draws) + x.shape[1:], np.asarray(x).dtype),
+                    scal,
+                )
+            idx = np.flatnonzero(keep)
+            for leaf_all, leaf in zip(
+                jax.tree_util.tree_leaves(kept_s), jax.tree_util.tree_leaves(scal), strict=True
+            ):
+                leaf_all[chain[idx], draw[idx]] = np.asarray(leaf)[idx]
+            kept_d[chain[idx], draw[idx]] = np.asarray(values)[idx]
+        in_traj = [j for j in range(len(sel)) if real[sel[j]] and draw[sel[j]] < traj_draws]
+        if traj_draws and in_traj:
+            if kept_t is None:
+                kept_t = jax.tree_util.tree_map(
+                    lambda x: np.zeros((e.chains, traj_draws) + x.shape[1:], np.asarray(x).dtype),
+                    traj,
+                )
+            rows_i = np.array(in_traj)
+            g_rows = sel[rows_i]
+            for leaf_all, leaf in zip(
+                jax.tree_util.tree_leaves(kept_t), jax.tree_util.tree_leaves(traj), strict=True
+            ):
+                leaf_all[chain[g_rows], draw[g_rows]] = np.asarray(leaf)[rows_i]
+        progress(i)
+    progress(None)
+    wall = time.perf_counter() - start
+    log.info(
+        "simulated %d paths in %.1f s (%.0f paths/s, compile %.1f s) on %s",
+        e.n_paths, wall, e.n_paths / max(wall, 1e-9), compile_time, [str(d) for d in devices],
+    )
+    return RawResult(
+        kept_scalars=kept_s or {},
+        kept_drivers=kept_d,
+        trajectories=kept_t or {},
+        stats=stats,
+        n_paths=e.n_paths,
+        chains=e.chains,
+        wall_time_s=wall,
+        compile_time_s=compile_time,
+        devices=[str(d) for d in devices],
+    )
+
+
+def _dummy_edges(path_fn, n_drivers, dtype):
+    """(lo, hi) = (0, 1) for every output leaf, shaped by tracing one path."""
+    scal, yearly = jax.eval_shape(path_fn, jax.ShapeDtypeStruct((n_drivers,), dtype))
+    return jax.tree_util.tree_map(
+        lambda s: (jnp.zeros(s.shape, dtype), jnp.ones(s.shape, dtype)), {**scal, **yearly}
+    )
+
+
+def _first_nonfinite(x, mask):
+    """(any, first row) of non-finite values among real paths of one leaf (B, ...)."""
+    bad = ~jnp.isfinite(x.reshape(x.shape[0], -1)).all(axis=1) & (mask > 0)
+    return jnp.any(bad), jnp.argmax(bad)
+
+
+def _raise_nonfinite(finite, offset: int) -> None:
+    flat = jax.tree_util.tree_flatten_with_path(finite, is_leaf=lambda z: isinstance(z, tuple))[0]
+    for path, (any_bad, row) in flat:
+        if bool(any_bad):
+            name = "/".join(str(getattr(k, "key", k)) for k in path)
+            raise SimulationError(
+                f"non-finite value (NaN or inf) in {name} at global path index {offset + int(row)}"
+            )
+
+
+def _progress(cfg: Config, total: int):
+    """A tqdm bar over chunks on a terminal, plain log lines otherwise."""
+    setting = cfg.engine.progress
+    tty = sys.stderr.isatty()
+    use_bar = setting is True or (setting == "auto" and tty)
+    if use_bar and total > 1:
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, unit="chunk", desc="paths", leave=False)
+
+        def step(i):
+            if i is None:
+                bar.close()
+            else:
+                bar.update(1)
+
+        return step
+
+    def log_step(i):
+        if i is not None and (total <= 20 or i % max(1, total // 20) == 0 or i == total - 1):
+            log.info("chunk %d/%d", i + 1, total)
+
+    return log_step

@@ -1,0 +1,148 @@
+"""Mergeable streaming statistics: count, mean, M2 (variance), min, max and a histogram.
+
+The per-chunk part runs inside ``jit`` (``chunk_stats``); chunks merge on the host in float64 with
+Chan's parallel formula (``merge``), so memory does not grow with the path count and the result
+does not depend on the chunk layout beyond float rounding. Histogram edges are fixed per element
+from a pilot sample (``pilot_edges``); values outside go to an under- or overflow bin whose far end
+is the running min / max, so quantiles stay bracketed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+@dataclass
+class Stats:
+    """Streaming statistics of one output leaf; arrays have the leaf's per-path shape ``s``.
+
+    ``hist`` has shape ``s + (bins + 2,)``: [underflow, bins..., overflow].
+    """
+
+    n: np.ndarray
+    mean: np.ndarray
+    m2: np.ndarray
+    min: np.ndarray
+    max: np.ndarray
+    hist: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+
+    @property
+    def variance(self) -> np.ndarray:
+        return self.m2 / np.maximum(self.n - 1, 1)
+
+    @property
+    def sd(self) -> np.ndarray:
+        return np.sqrt(self.variance)
+
+    def quantile(self, q: float) -> np.ndarray:
+        """Quantile from the histogram, linear within a bin; error at most one bin width
+        ``(hi - lo) / bins`` for values inside [lo, hi]."""
+        bins = self.hist.shape[-1] - 2
+        width = (self.hi - self.lo) / bins
+        inner = self.lo[..., None] + width[..., None] * np.arange(bins + 1)
+        left = np.concatenate([self.min[..., None], inner], axis=-1)
+        right = np.concatenate([inner, self.max[..., None]], axis=-1)
+        counts = self.hist.astype(np.float64)
+        cum = np.cumsum(counts, axis=-1)
+        target = q * cum[..., -1:]
+        k = np.minimum((cum < target).sum(-1, keepdims=True), counts.shape[-1] - 1)
+        before = np.take_along_axis(cum, k, -1) - np.take_along_axis(counts, k, -1)
+        inside = np.take_along_axis(counts, k, -1)
+        frac = np.where(inside > 0, (target - before) / np.maximum(inside, 1), 0.5)
+        lo_edge = np.take_along_axis(left, k, -1)
+        hi_edge = np.take_along_axis(right, k, -1)
+        return (lo_edge + np.clip(frac, 0, 1) * (hi_edge - lo_edge))[..., 0]
+
+
+def chunk_stats(x, mask, lo, hi, bins: int):
+    """Statistics of one chunk of one leaf, inside jit.
+
+    Args:
+        x: (B, *s) values; mask: (B,) 1.0 for real paths, 0.0 for padding.
+        lo, hi: (*s,) histogram range; bins: static bin count.
+    Returns:
+        dict of arrays: n (), mean, m2, min, max (*s,), hist (*s, bins + 2) int32.
+    """
+    acc = jnp.float64 if x.dtype == jnp.float64 else jnp.float32
+    xs = x.astype(acc)
+    mk = mask.reshape((-1,) + (1,) * (x.ndim - 1)).astype(acc)
+    n = jnp.sum(mask.astype(acc))
+    mean = jnp.sum(xs * mk, axis=0) / jnp.maximum(n, 1)
+    m2 = jnp.sum(((xs - mean) ** 2) * mk, axis=0)
+    valid = mk > 0
+    vmin = jnp.min(jnp.where(valid, xs, jnp.inf), axis=0)
+    vmax = jnp.max(jnp.where(valid, xs, -jnp.inf), axis=0)
+    width = (hi - lo) / bins
+    k = jnp.floor((xs - lo) / width).astype(jnp.int32) + 1
+    k = jnp.clip(k, 0, bins + 1)
+    n_elem = int(np.prod(x.shape[1:], dtype=np.int64))
+    flat = k.reshape(x.shape[0], n_elem) + jnp.arange(n_elem, dtype=jnp.int32) * (bins + 2)
+    weights = jnp.broadcast_to(mask.reshape(-1, 1), flat.shape).astype(jnp.int32)
+    hist = jnp.zeros(n_elem * (bins + 2), jnp.int32).at[flat.reshape(-1)].add(weights.reshape(-1))
+    hist = hist.reshape(x.shape[1:] + (bins + 2,))
+    return {"n": n, "mean": mean, "m2": m2, "min": vmin, "max": vmax, "hist": hist}
+
+
+def from_chunk(part: dict, lo: np.ndarray, hi: np.ndarray) -> Stats:
+    """Host-side Stats (float64) from one chunk's ``chunk_stats`` output."""
+    shape = np.shape(part["mean"])
+    return Stats(
+        n=np.full(shape, float(part["n"])),
+        mean=np.asarray(part["mean"], np.float64),
+        m2=np.asarray(part["m2"], np.float64),
+        min=np.asarray(part["min"], np.float64),
+        max=np.asarray(part["max"], np.float64),
+        hist=np.asarray(part["hist"], np.int64),
+        lo=np.asarray(lo, np.float64),
+        hi=np.asarray(hi, np.float64),
+    )
+
+
+def merge(a: Stats | None, b: Stats) -> Stats:
+    """Chan et al.'s parallel merge of two Stats with the same histogram edges."""
+    if a is None:
+        return b
+    n = a.n + b.n
+    delta = b.mean - a.mean
+    safe = np.maximum(n, 1)
+    return Stats(
+        n=n,
+        mean=a.mean + delta * b.n / safe,
+        m2=a.m2 + b.m2 + delta**2 * a.n * b.n / safe,
+        min=np.minimum(a.min, b.min),
+        max=np.maximum(a.max, b.max),
+        hist=a.hist + b.hist,
+        lo=a.lo,
+        hi=a.hi,
+    )
+
+
+def pilot_edges(sample: np.ndarray, widen: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
+    """Histogram range per element from a pilot sample of shape (n, *s).
+
+    [q0.001, q0.999] of the pilot, widened by ``widen`` of its width on each side; constant
+    elements get a tiny positive width.
+    """
+    sample = np.asarray(sample, np.float64)
+    lo, hi = np.quantile(sample, [0.001, 0.999], axis=0)
+    span = hi - lo
+    lo, hi = lo - widen * span, hi + widen * span
+    tiny = np.maximum(np.abs(lo) * 1e-6, 1e-9)
+    hi = np.where(hi - lo < tiny, lo + tiny, hi)
+    return lo, hi
+
+
+def tree_chunk_stats(tree, mask, edges, bins: int):
+    """``chunk_stats`` over every leaf of a pytree; ``edges`` is a matching tree of (lo, hi)."""
+    return jax.tree_util.tree_map(
+        lambda x, e: chunk_stats(x, mask, e[0], e[1], bins),
+        tree,
+        edges,
+        is_leaf=lambda z: isinstance(z, tuple) and len(z) == 2,
+    )

@@ -1,0 +1,94 @@
+"""Bad input gets a clear error naming the config path and the value, before any compile."""
+
+import subprocess
+import sys
+
+import pytest
+
+from engine import ConfigError, compose
+
+
+def test_default_config_composes():
+    cfg = compose([])
+    assert cfg.engine.n_paths == 200_000
+    assert cfg.scenario.name == "mixed"
+    assert len(cfg.domains) == 25 and len(cfg.strategies) == 4 and len(cfg.area_ids) == 8
+
+
+@pytest.mark.parametrize("group,option", [("scenario", s) for s in ("capture", "mixed", "not_so_bright")])
+def test_every_group_option_composes(group, option):
+    assert compose([f"{group}={option}"]).scenario.name == option
+
+
+def test_integral_float_paths_accepted():
+    assert compose(["engine.n_paths=1e6"]).engine.n_paths == 1_000_000
+
+
+@pytest.mark.parametrize(
+    "override,message",
+    [
+        ("engine.n_paths=1.5", r"engine.n_paths: expected an integer, got 1.5"),
+        ("engine.n_paths=0", r"engine.n_paths: must be at least 1, got 0"),
+        ("engine.n_paths=lots", r"n_paths"),
+        ("+engine.n_pathz=10", r"engine.n_pathz: unknown key"),
+        ("engine.chunk_size=1000", r"engine.chunk_size: must be a power of two, got 1000"),
+        ("engine.end_year=2060", r"engine.end_year: must be in 2030..2050, got 2060"),
+        ("engine.end_year=2029", r"engine.end_year: must be in 2030..2050, got 2029"),
+        ("engine.device=tpu", r"engine.device: unknown device 'tpu'"),
+        ("engine.n_paths=1001", r"not divisible by engine.chains=4"),
+        ("mode=fly", r"mode: unknown mode 'fly'"),
+        ("scenario.policy_success_prob.ecosystem=1.5", r"policy_success_prob.ecosystem: must be in \[0, 1\], got 1.5"),
+        ("domains.fusion.japan_share=1.2", r"domains.fusion.japan_share: must be in \(0, 1\), got 1.2"),
+        ("domains.fusion.bass_p=-0.1", r"domains.fusion.bass_p: must be positive, got -0.1"),
+        ("+domains.fusion.couplings.weather=0.5", r"domains.fusion.couplings.weather: unknown coupling"),
+        ("strategies.ecosystem.domains=[fusion]", r"domain 'fusion' is mapped to two strategies"),
+        (
+            "strategies.ecosystem.domains=[advanced_reactors]",
+            r"domains.medical_robotics: domain is mapped to no strategy",
+        ),
+        ("strategies.ecosystem.domains=[warp_drive]", r"unknown domain 'warp_drive'"),
+        ("+drivers.agi_yaer={dist: normal, loc: 0, scale: 1}", r"drivers.agi_yaer: unknown key"),
+        ("+macro.impacts.typo={}", r"macro.impacts.typo: unknown key"),
+        ("scenario=foo", r"scenario/foo"),
+    ],
+)
+def test_bad_config_raises(override, message):
+    with pytest.raises(ConfigError, match=message):
+        compose([override])
+
+
+def test_unknown_driver_in_correlation_is_named():
+    cfg = compose([])
+    raw = dict(cfg.raw)
+    raw["drivers"] = dict(raw["drivers"])
+    raw["drivers"]["correlation"] = {
+        **raw["drivers"]["correlation"],
+        "entries": [{"pair": ["agi", "market_factor.warp_drive"], "rho": 0.5}],
+    }
+    from engine.config import validate
+    from engine.drivers import build_driver_table
+
+    with pytest.raises(ConfigError, match=r"entries\[0\].pair: unknown driver 'market_factor.warp_drive'"):
+        build_driver_table(validate(raw))
+
+
+def test_bad_driver_spec_names_path():
+    from engine.drivers import build_driver_table
+
+    cfg = compose(["drivers.fx.p05=-5"])
+    with pytest.raises(ConfigError, match=r"drivers.fx"):
+        build_driver_table(cfg)
+
+
+def test_cli_bad_input_exits_nonzero_and_writes_nothing(tmp_path):
+    run_dir = tmp_path / "run"
+    proc = subprocess.run(
+        [sys.executable, "-m", "engine", "engine.chunk_size=1000", f"hydra.run.dir={run_dir}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert "engine.chunk_size: must be a power of two, got 1000" in proc.stderr + proc.stdout
+    for name in ("results.nc", "summary.csv", "manifest.json", "report.html"):
+        assert not (run_dir / name).exists()
