@@ -1,0 +1,109 @@
+"""``jp2040-report RUN_DIR``: rebuild tables, figures and report.html without re-simulating.
+
+Also :func:`write_reports`, which the engine's CLI calls at the end of a run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import xarray as xr
+
+from reports.downside import downside, exceedance
+from reports.figures import FORMATS, make_figures
+from reports.html import build_report
+from reports.io import write_csv_atomic
+from reports.rundir import FIGURES_DIR, RunDirError, load_run
+from reports.summaries import ReportOptionError, summarize
+
+__all__ = ["DEFAULT_REPORT", "main", "write_reports"]
+
+DEFAULT_REPORT = {
+    "alphas": [0.05, 0.01],
+    "thresholds": None,
+    "figures": True,
+    "formats": ["png"],
+    "html": True,
+}
+"""Defaults for ``cfg_report`` (the ``report`` config group)."""
+
+
+def write_reports(
+    run_dir: str | os.PathLike,
+    dt: xr.DataTree,
+    cfg_report: dict | None = None,
+    *,
+    overwrite_tables: bool = True,
+) -> list[Path]:
+    """Write downside.csv, exceedance.csv, figures and report.html; return the paths written.
+
+    ``cfg_report`` keys (missing keys take :data:`DEFAULT_REPORT`): ``alphas`` (list of tail
+    probabilities), ``thresholds`` (list of dicts, see :func:`reports.downside.exceedance`, or
+    None for the defaults), ``figures`` (bool), ``formats`` (list of ``png``/``svg``/``pdf``;
+    the HTML embeds the PNGs, so ``png`` is always written when figures are on), ``html``
+    (bool). ``summary.csv`` is written too when the run directory has none.
+    With ``overwrite_tables=False`` existing downside/exceedance CSVs are kept.
+    """
+    cfg = {**DEFAULT_REPORT, **dict(cfg_report or {})}
+    run_dir = Path(run_dir)
+    written: list[Path] = []
+    if not (run_dir / "summary.csv").exists():
+        written.append(write_csv_atomic(summarize(dt), run_dir / "summary.csv"))
+    if overwrite_tables or not (run_dir / "downside.csv").exists():
+        table = downside(dt, alphas=list(cfg["alphas"]))
+        written.append(write_csv_atomic(table, run_dir / "downside.csv"))
+    if overwrite_tables or not (run_dir / "exceedance.csv").exists():
+        thresholds = cfg["thresholds"]
+        table = exceedance(dt, None if thresholds is None else [dict(t) for t in thresholds])
+        written.append(write_csv_atomic(table, run_dir / "exceedance.csv"))
+    if cfg["figures"]:
+        formats = list(dict.fromkeys(["png", *cfg["formats"]])) if cfg["html"] else cfg["formats"]
+        written += make_figures(dt, run_dir / FIGURES_DIR, formats)
+    if cfg["html"]:
+        written.append(build_report(run_dir))
+    return written
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="jp2040-report",
+        description="Rebuild downside/exceedance tables, figures and report.html of a run "
+        "directory without re-simulating.",
+    )
+    parser.add_argument("run_dir", help="run directory with results.nc and manifest.json")
+    parser.add_argument(
+        "--formats", default="png", help=f"figure formats, comma separated ({','.join(FORMATS)})"
+    )
+    parser.add_argument("--no-figures", action="store_true", help="do not draw figures")
+    parser.add_argument(
+        "--recompute", action="store_true", help="recompute downside.csv/exceedance.csv"
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``jp2040-report``; returns the exit code (2 on a bad run directory)."""
+    args = _parser().parse_args(argv)
+    formats = [f.strip() for f in args.formats.split(",") if f.strip()]
+    try:
+        run = load_run(args.run_dir)
+        written = write_reports(
+            run.path,
+            run.datatree,
+            {"figures": not args.no_figures, "formats": formats},
+            overwrite_tables=args.recompute,
+        )
+    except (RunDirError, ReportOptionError) as err:
+        print(f"jp2040-report: error: {err}", file=sys.stderr)
+        return 2
+    for path in written:
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,227 @@
+"""Figures of a results DataTree (matplotlib, no pyplot: figures are plain ``Figure`` objects).
+
+Each plotting function returns a :class:`matplotlib.figure.Figure`; :func:`save_figure` writes it
+atomically; :func:`make_figures` draws and writes the standard set for a run.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+from matplotlib.figure import Figure
+
+from reports.downside import bad_side, expected_shortfall, select_cells, value_at_risk
+from reports.io import write_bytes_atomic
+from reports.summaries import SAMPLE_DIMS, YEAR_DIM, ReportOptionError, entity_dim
+
+__all__ = [
+    "driver_distributions",
+    "exceedance_curve",
+    "fan_chart",
+    "forest_plot",
+    "make_figures",
+    "save_figure",
+]
+
+LEVELS = ("strategy", "domain", "area")
+FORMATS = ("png", "svg", "pdf")
+MAX_CURVE_POINTS = 2000
+
+
+def _units(da: xr.DataArray) -> str:
+    return str(da.attrs.get("units", "")) or "units not given"
+
+
+def _group_var(dt: xr.DataTree, group: str, variable: str) -> xr.DataArray:
+    if group not in dt.children:
+        raise ReportOptionError(f"unknown group {group!r}; valid groups: {list(dt.children)}")
+    ds = dt[group].to_dataset()
+    if variable not in ds.data_vars:
+        raise ReportOptionError(
+            f"unknown variable {variable!r} in {group}; valid: {sorted(map(str, ds.data_vars))}"
+        )
+    return ds[variable]
+
+
+def forest_plot(dt: xr.DataTree, variable: str, level: str = "strategy") -> Figure:
+    """Median, 50% and 90% intervals of a per-path scalar for each entity of ``level``.
+
+    ``level`` is ``strategy``, ``domain`` or ``area``; e.g. ``operating_profit_2040`` or
+    ``investment_cum_2040``. Units come from the variable's ``units`` attr.
+    """
+    if level not in LEVELS:
+        raise ReportOptionError(f"level must be one of {LEVELS}, got {level!r}")
+    da = _group_var(dt, level, variable)
+    flat = da.stack(sample=SAMPLE_DIMS).transpose(level, "sample").values
+    q05, q25, q50, q75, q95 = np.quantile(flat, [0.05, 0.25, 0.5, 0.75, 0.95], axis=1)
+    names = [str(v) for v in da[level].values]
+    ypos = np.arange(len(names))[::-1]
+    fig = Figure(figsize=(7.0, 1.2 + 0.32 * len(names)), layout="constrained")
+    ax = fig.add_subplot()
+    ax.hlines(ypos, q05, q95, color="C0", linewidth=1.2, label="90% interval")
+    ax.hlines(ypos, q25, q75, color="C0", linewidth=4.0, label="50% interval")
+    ax.plot(q50, ypos, "o", color="white", markeredgecolor="C0", label="median")
+    if q05.min() < 0 < q95.max():
+        ax.axvline(0.0, color="grey", linewidth=0.8, linestyle=":")
+    ax.set_yticks(ypos, names)
+    ax.set_xlabel(f"{variable} [{_units(da)}]")
+    ax.set_title(f"{variable} by {level}")
+    ax.legend(loc="best", fontsize="small")
+    return fig
+
+
+def fan_chart(
+    dt: xr.DataTree, variable: str, entity: str | None = None, group: str = "strategy"
+) -> Figure:
+    """Median with 50% and 90% bands by year, from the ``<group>_yearly`` trajectories."""
+    yearly = group if group.endswith("_yearly") else f"{group}_yearly"
+    da = _group_var(dt, yearly, variable)
+    ent_dim = entity_dim(da)
+    if ent_dim is not None:
+        ids = [str(v) for v in da[ent_dim].values]
+        if entity not in ids:
+            raise ReportOptionError(f"unknown {ent_dim} {entity!r}; valid: {ids}")
+        da = da.isel({ent_dim: ids.index(entity)})
+    da = da.stack(sample=SAMPLE_DIMS).transpose(YEAR_DIM, "sample")
+    years = da[YEAR_DIM].values
+    q05, q25, q50, q75, q95 = np.quantile(da.values, [0.05, 0.25, 0.5, 0.75, 0.95], axis=1)
+    fig = Figure(figsize=(7.0, 4.0), layout="constrained")
+    ax = fig.add_subplot()
+    ax.fill_between(years, q05, q95, color="C0", alpha=0.2, linewidth=0, label="90% band")
+    ax.fill_between(years, q25, q75, color="C0", alpha=0.4, linewidth=0, label="50% band")
+    ax.plot(years, q50, color="C0", label="median")
+    ax.set_xlabel("year")
+    ax.set_ylabel(f"{variable} [{_units(da)}]")
+    title = f"{variable}" + (f" ({entity})" if ent_dim else "")
+    ax.set_title(f"{title}: {da.sizes['sample']} kept paths")
+    ax.legend(loc="upper left", fontsize="small")
+    return fig
+
+
+def exceedance_curve(
+    x,
+    side: str = "high",
+    var: float | None = None,
+    es: float | None = None,
+    label: str = "",
+    units: str = "",
+) -> Figure:
+    """Empirical exceedance curve of the draws ``x`` with VaR and ES marked.
+
+    ``side="high"`` plots P(X > t), ``side="low"`` P(X < t), against t, on a log scale.
+    """
+    values = np.sort(np.asarray(x, dtype=np.float64).ravel())
+    n = values.size
+    idx = np.unique(np.linspace(0, n - 1, min(n, MAX_CURVE_POINTS)).astype(int))
+    t = values[idx]
+    prob = 1.0 - (idx + 1) / n if side == "high" else idx / n
+    keep = prob > 0
+    fig = Figure(figsize=(7.0, 4.0), layout="constrained")
+    ax = fig.add_subplot()
+    ax.step(t[keep], prob[keep], where="post", color="C0")
+    ax.set_yscale("log")
+    if var is not None:
+        ax.axvline(var, color="C1", linestyle="--", label=f"VaR = {var:.4g}")
+    if es is not None:
+        ax.axvline(es, color="C3", linestyle="-.", label=f"ES = {es:.4g}")
+    ax.set_xlabel(f"{label} [{units}]" if units else label)
+    ax.set_ylabel("P(X > t)" if side == "high" else "P(X < t)")
+    ax.set_title(f"{label}: exceedance ({'high' if side == 'high' else 'low'} is bad)")
+    if var is not None or es is not None:
+        ax.legend(loc="best", fontsize="small")
+    return fig
+
+
+def driver_distributions(
+    dt: xr.DataTree, names: Sequence[str] | None = None, max_panels: int = 16
+) -> Figure:
+    """Small multiples of driver draws (``/drivers``): the prior check."""
+    ds = _group_var_ds(dt, "drivers")
+    available = [str(v) for v in ds.data_vars]
+    names = available[:max_panels] if names is None else list(names)
+    unknown = [n for n in names if n not in available]
+    if unknown:
+        raise ReportOptionError(f"unknown driver(s) {unknown}; valid: {available}")
+    ncols = min(4, max(1, len(names)))
+    nrows = max(1, -(-len(names) // ncols))
+    fig = Figure(figsize=(3.0 * ncols, 2.3 * nrows), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    for ax, name in zip(axes.ravel(), names):
+        ax.hist(np.asarray(ds[name].values, dtype=np.float64).ravel(), bins=50, color="C0")
+        ax.set_title(name, fontsize="small")
+        ax.set_yticks([])
+    for ax in axes.ravel()[len(names) :]:
+        ax.set_visible(False)
+    fig.suptitle("driver draws")
+    return fig
+
+
+def _group_var_ds(dt: xr.DataTree, group: str) -> xr.Dataset:
+    if group not in dt.children:
+        raise ReportOptionError(f"unknown group {group!r}; valid groups: {list(dt.children)}")
+    return dt[group].to_dataset()
+
+
+def save_figure(
+    fig: Figure, path_stem: str | os.PathLike, formats: Sequence[str] = ("png",), dpi: int = 110
+) -> list[Path]:
+    """Write ``fig`` as ``<path_stem>.<fmt>`` for each format, atomically; return the paths."""
+    bad = [f for f in formats if f not in FORMATS]
+    if bad:
+        raise ReportOptionError(f"unknown figure format(s) {bad}; valid: {list(FORMATS)}")
+    stem = Path(path_stem)
+    paths = []
+    for fmt in formats:
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format=fmt, dpi=dpi, metadata=_metadata(fmt))
+        paths.append(write_bytes_atomic(buffer.getvalue(), stem.with_name(f"{stem.name}.{fmt}")))
+    return paths
+
+
+def _metadata(fmt: str) -> dict:
+    # No creation dates, so that the same run gives byte-identical figures.
+    return {"png": {"Software": None}, "svg": {"Date": None}, "pdf": {"CreationDate": None}}[fmt]
+
+
+def make_figures(
+    dt: xr.DataTree, out_dir: str | os.PathLike, formats: Sequence[str] = ("png",)
+) -> list[Path]:
+    """Draw the standard figures of a run into ``out_dir``; skip those whose data are absent.
+
+    Forest plots of ``operating_profit_2040`` and ``investment_cum_2040`` by strategy and by
+    domain, fan charts of ``operating_profit`` by strategy, exceedance curves (with the 5% VaR
+    and ES) of ``digital_deficit_2040`` and ``investment_total_cum_2040``, driver histograms.
+    """
+    out_dir = Path(out_dir)
+    paths: list[Path] = []
+    groups = set(dt.children)
+
+    def has(group, variable):
+        return group in groups and variable in dt[group].to_dataset().data_vars
+
+    for variable in ("operating_profit_2040", "investment_cum_2040"):
+        for level in ("strategy", "domain"):
+            if has(level, variable):
+                fig = forest_plot(dt, variable, level)
+                paths += save_figure(fig, out_dir / f"forest_{variable}_{level}", formats)
+    if has("strategy_yearly", "operating_profit"):
+        for ent in dt["strategy_yearly"]["strategy"].values:
+            fig = fan_chart(dt, "operating_profit", str(ent), "strategy")
+            paths += save_figure(fig, out_dir / f"fan_operating_profit_{ent}", formats)
+    for variable in ("digital_deficit_2040", "investment_total_cum_2040"):
+        if has("macro", variable):
+            [(_, _, da)] = select_cells(dt, variable, group="macro")
+            side = bad_side(variable, da.attrs)
+            x = da.values
+            var = float(value_at_risk(x, 0.05, side).value)
+            es = float(expected_shortfall(x, 0.05, side).value)
+            fig = exceedance_curve(x, side, var, es, variable, _units(da))
+            paths += save_figure(fig, out_dir / f"exceedance_{variable}", formats)
+    if "drivers" in groups and dt["drivers"].to_dataset().data_vars:
+        paths += save_figure(driver_distributions(dt), out_dir / "drivers", formats)
+    return paths
