@@ -1,0 +1,194 @@
+"""Collect a Hydra multirun sweep: one row per run, swept values and headline numbers.
+
+Each run directory under the sweep directory has ``manifest.json`` (with ``overrides``, the
+Hydra ``key=value`` strings; ``.hydra/overrides.yaml`` is the fallback) and the tables written
+by :func:`reports.cli.write_reports`. Headline columns:
+
+- ``P(<variable>[<entity>] > <t>)`` (or ``<``): every row of ``exceedance.csv``;
+- ``ES<alpha>(<variable>[<entity>])``: ``downside.csv`` rows of the ``strategy`` and ``macro``
+  groups at the largest alpha;
+- ``p50(<variable>[<entity>])``: medians of ``strategy`` and ``macro`` scalars (``summary.csv``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+from hydra.experimental.callback import Callback
+from matplotlib.figure import Figure
+
+from reports.io import write_bytes_atomic, write_csv_atomic
+
+__all__ = ["SweepCallback", "collect_sweep", "parse_override", "write_sweep"]
+
+log = logging.getLogger(__name__)
+HEADLINE_GROUPS = ("strategy", "macro")
+MAX_PANELS = 6
+
+
+def parse_override(text: str) -> tuple[str, object]:
+    """``"engine.n_paths=1000"`` -> ``("engine.n_paths", 1000)`` (``+``/``++``/``~`` dropped)."""
+    key, sep, value = text.partition("=")
+    if not sep:
+        return key.lstrip("+~"), None
+    try:
+        parsed = yaml.safe_load(value)
+    except yaml.YAMLError:
+        parsed = value
+    if isinstance(parsed, (dict, list)):
+        parsed = value
+    return key.lstrip("+~"), parsed
+
+
+def _label(row) -> str:
+    entity = row.get("entity")
+    if isinstance(entity, str) and entity:
+        return f"{row['variable']}[{entity}]"
+    return str(row["variable"])
+
+
+def _read(path: Path) -> pd.DataFrame | None:
+    if not path.is_file():
+        return None
+    try:
+        return pd.read_csv(path, keep_default_na=False, na_values=[""])
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError):
+        log.warning("sweep: cannot read %s; skipped", path)
+        return None
+
+
+def _overrides(run_dir: Path, manifest: dict) -> list[str]:
+    if isinstance(manifest.get("overrides"), list):
+        return [str(o) for o in manifest["overrides"]]
+    hydra_file = run_dir / ".hydra" / "overrides.yaml"
+    if hydra_file.is_file():
+        return [str(o) for o in yaml.safe_load(hydra_file.read_text()) or []]
+    return []
+
+
+def _headlines(run_dir: Path) -> dict[str, float]:
+    out: dict[str, float] = {}
+    ex = _read(run_dir / "exceedance.csv")
+    if ex is not None:
+        for _, row in ex.iterrows():
+            op = ">" if row["side"] == "high" else "<"
+            out[f"P({_label(row)} {op} {row['threshold']:g})"] = float(row["probability"])
+    down = _read(run_dir / "downside.csv")
+    if down is not None and len(down):
+        alpha = down["alpha"].max()
+        rows = down[(down["alpha"] == alpha) & down["group"].isin(HEADLINE_GROUPS)]
+        for _, row in rows.iterrows():
+            out[f"ES{alpha:g}({_label(row)})"] = float(row["es"])
+    summary = _read(run_dir / "summary.csv")
+    if summary is not None and "p50" in summary.columns:
+        keep = summary["group"].isin(HEADLINE_GROUPS) & summary["year"].isna()
+        for _, row in summary[keep].iterrows():
+            out[f"p50({_label(row)})"] = float(row["p50"])
+    return out
+
+
+def _natural_key(path: Path):
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", path.name)]
+
+
+def collect_sweep(sweep_dir: str | os.PathLike) -> pd.DataFrame:
+    """One row per run directory of a sweep: ``run``, the swept keys, then headline columns.
+
+    Run directories are the sub-directories holding ``manifest.json`` (sorted naturally: 0, 1,
+    ..., 10). Swept values are parsed as YAML scalars (``1000`` -> int, ``0.5`` -> float).
+    """
+    sweep_dir = Path(sweep_dir)
+    runs = sorted({p.parent for p in sweep_dir.glob("*/manifest.json")}, key=_natural_key)
+    records, swept = [], []
+    for run_dir in runs:
+        try:
+            manifest = json.loads(run_dir.joinpath("manifest.json").read_text())
+        except (OSError, json.JSONDecodeError):
+            log.warning("sweep: bad manifest.json in %s; run skipped", run_dir)
+            continue
+        record: dict[str, object] = {"run": run_dir.name}
+        for text in _overrides(run_dir, manifest):
+            key, value = parse_override(text)
+            record[key] = value
+            if key not in swept:
+                swept.append(key)
+        record.update(_headlines(run_dir))
+        records.append(record)
+    df = pd.DataFrame.from_records(records)
+    if df.empty:
+        return pd.DataFrame(columns=["run"])
+    headline = [c for c in df.columns if c != "run" and c not in swept]
+    df = df[["run", *swept, *headline]]
+    df.attrs["swept"] = swept
+    return df
+
+
+def _sweep_figure(df: pd.DataFrame, swept: list[str]) -> Figure:
+    headline = [c for c in df.columns if c != "run" and c not in swept][:MAX_PANELS]
+    ncols = min(3, max(1, len(headline)))
+    nrows = max(1, -(-len(headline) // ncols))
+    fig = Figure(figsize=(4.2 * ncols, 3.2 * nrows), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    xkey = swept[0] if swept else "run"
+    xs = df[xkey]
+    numeric = pd.api.types.is_numeric_dtype(xs)
+    categories = list(dict.fromkeys(xs.astype(str)))
+    xpos = xs.astype(float) if numeric else xs.astype(str).map(categories.index)
+    groups = df.groupby(swept[1], sort=True) if len(swept) > 1 else [(None, df)]
+    for ax, col in zip(axes, headline):
+        for key, part in groups:
+            order = np.argsort(xpos[part.index].to_numpy())
+            ax.plot(
+                xpos[part.index].to_numpy()[order],
+                part[col].to_numpy()[order],
+                "o-",
+                label=None if key is None else f"{swept[1]}={key}",
+            )
+        ax.set_title(col, fontsize="small")
+        ax.set_xlabel(xkey)
+        if not numeric:
+            ax.set_xticks(range(len(categories)), categories, rotation=30)
+        if len(swept) > 1:
+            ax.legend(fontsize="x-small")
+    for ax in axes[len(headline) :]:
+        ax.set_visible(False)
+    fig.suptitle("sweep: headline outcomes vs swept values")
+    return fig
+
+
+def write_sweep(sweep_dir: str | os.PathLike) -> list[Path]:
+    """Write ``sweep.csv`` and ``sweep.png`` into the sweep directory; return their paths."""
+    sweep_dir = Path(sweep_dir)
+    df = collect_sweep(sweep_dir)
+    swept = df.attrs.get("swept", [])
+    paths = [write_csv_atomic(df, sweep_dir / "sweep.csv")]
+    if len(df):
+        import io
+
+        buffer = io.BytesIO()
+        _sweep_figure(df, swept).savefig(buffer, format="png", dpi=110)
+        paths.append(write_bytes_atomic(buffer.getvalue(), sweep_dir / "sweep.png"))
+    return paths
+
+
+class SweepCallback(Callback):
+    """Hydra callback: after a multirun, write ``sweep.csv``/``sweep.png`` in the sweep dir.
+
+    Enable with ``hydra.callbacks.sweep._target_=reports.sweep.SweepCallback``. A failure is
+    logged, not raised, so that it cannot hide the runs' own results.
+    """
+
+    def on_multirun_end(self, config, **kwargs) -> None:
+        sweep_dir = config.hydra.sweep.dir
+        try:
+            for path in write_sweep(sweep_dir):
+                log.info("sweep: wrote %s", path)
+        except Exception:  # noqa: BLE001 - report, do not abort the multirun's exit
+            log.exception("sweep: could not summarise %s", sweep_dir)
