@@ -6,9 +6,10 @@ Also :func:`write_reports`, which the engine's CLI calls at the end of a run.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import xarray as xr
@@ -48,7 +49,9 @@ def write_reports(
     (bool). ``summary.csv`` is written too when the run directory has none.
     With ``overwrite_tables=False`` existing downside/exceedance CSVs are kept.
     """
-    cfg = {**DEFAULT_REPORT, **dict(cfg_report or {})}
+    if not isinstance(dt, xr.DataTree) and hasattr(dt, "to_datatree"):
+        dt = dt.to_datatree()  # an engine result object
+    cfg = {**DEFAULT_REPORT, **_report_options(cfg_report)}
     run_dir = Path(run_dir)
     written: list[Path] = []
     if not (run_dir / "summary.csv").exists():
@@ -66,6 +69,25 @@ def write_reports(
     if cfg["html"]:
         written.append(build_report(run_dir))
     return written
+
+
+def _report_options(cfg) -> dict:
+    """``cfg_report`` as a plain dict: a dict, a DictConfig, a dataclass, or a full config
+    with a ``report`` entry. Only the keys of :data:`DEFAULT_REPORT` are used."""
+    if cfg is None:
+        return {}
+    report = cfg.get("report", cfg) if isinstance(cfg, Mapping) else getattr(cfg, "report", cfg)
+    if dataclasses.is_dataclass(report) and not isinstance(report, type):
+        report = dataclasses.asdict(report)
+    elif not isinstance(report, Mapping):
+        from omegaconf import OmegaConf
+
+        report = OmegaConf.to_container(report, resolve=True)
+    return {
+        k: report[k]
+        for k in DEFAULT_REPORT
+        if k in report and report[k] is not None or (k == "thresholds" and k in report)
+    }
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -81,3 +81,23 @@ def test_cli_rebuilds_without_figures(run_dir, capsys):
     assert main([str(run_dir), "--no-figures", "--recompute"]) == 0
     assert len(pd.read_csv(run_dir / "exceedance.csv")) == 2 + len(STRATEGIES)
     json.loads((run_dir / "manifest.json").read_text())
+
+
+def test_write_reports_accepts_engine_result_and_full_config(run_dir, results):
+    from omegaconf import OmegaConf
+
+    from reports.cli import write_reports
+
+    class Result:  # the engine's result object: has to_datatree()
+        def to_datatree(self):
+            return results
+
+    cfg = OmegaConf.create({"engine": {}, "report": {"alphas": [0.1], "figures": False}})
+    written = write_reports(run_dir, Result(), cfg)
+    assert {p.name for p in written} == {
+        "summary.csv",
+        "downside.csv",
+        "exceedance.csv",
+        "report.html",
+    }
+    assert set(pd.read_csv(run_dir / "downside.csv")["alpha"]) == {0.1}
