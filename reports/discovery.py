@@ -198,14 +198,41 @@ def _full_box(data: _Data) -> _Box:
 # --------------------------------------------------------------------------------------------
 
 
+def _first_valid(
+    inbox: np.ndarray, row_o: np.ndarray, start: int, stop: int, k: int, w: int, up: bool
+) -> int:
+    """Stored position of the ``k``-th in-box point scanning from ``start`` up (or ``stop`` down).
+
+    Scans windows of ``w`` positions (doubling) so the cost is ``O(k / in-box fraction)``.
+    Returns -1 if fewer than ``k`` in-box points exist in ``[start, stop)``.
+    """
+    while True:
+        if up:
+            lo, hi = start, min(stop, start + w)
+            valid = inbox[row_o[lo:hi]]
+        else:
+            lo, hi = max(start, stop - w), stop
+            valid = inbox[row_o[lo:hi]][::-1]
+        cs = np.cumsum(valid)
+        if len(cs) and cs[-1] >= k:
+            i = int(np.searchsorted(cs, k))
+            return lo + i if up else hi - 1 - i
+        if hi - lo >= stop - start:
+            return -1
+        w *= 2
+
+
 def _peel(
     data: _Data, alpha: float, min_mass: float
 ) -> tuple[list[_Box], list[tuple[int, int, int]]]:
     """Run the peeling trajectory.
 
-    Each numeric column is argsorted once; the sorted row ids, values and labels of the points
-    still in the box are kept as ``(p, N)`` arrays (every driver holds the same ``N`` points) and
-    compressed after each peel, so a step costs ``O(p N)`` with ``N`` shrinking geometrically.
+    Each numeric column is argsorted once into ``(p, n_stored)`` arrays of row ids, values and
+    labels. For driver ``j`` the points in the box all lie in the stored slice
+    ``[lo_ptr[j], hi_ptr[j])``; points peeled by other drivers stay in place and are skipped via
+    the in-box mask. A candidate peel only scans from one end of the slice until it has found
+    ``alpha`` of the box, so a step costs ``O(p alpha N / f)`` with ``f >= 1/2`` the in-box
+    share of the slice; the stored arrays are compressed whenever the box has halved.
 
     Returns
     -------
@@ -218,9 +245,15 @@ def _peel(
     p = len(data.num_idx)
     min_n = max(1, int(np.ceil(min_mass * n)))
     itype = np.int32 if n < 2**31 else np.int64
-    order = np.argsort(data.xn, axis=1).astype(itype)  # (p, n)
-    xs = np.take_along_axis(data.xn, order, axis=1)
-    ys = y[order]
+    order = np.empty((p, n), dtype=itype)
+    xs = np.empty((p, n))
+    ys = np.empty((p, n), dtype=bool)
+    for j in range(p):
+        order[j] = np.argsort(data.xn[j])
+        xs[j] = np.sort(data.xn[j])  # equals x[order]; the SIMD sort beats a random gather
+        ys[j] = y.take(order[j])
+    lo_ptr = np.zeros(p, dtype=np.int64)
+    hi_ptr = np.full(p, n, dtype=np.int64)
     inbox = np.ones(n, dtype=bool)
     box = _full_box(data)
     N, P = n, int(y.sum())
@@ -233,16 +266,25 @@ def _peel(
         k = max(1, int(np.ceil(alpha * N)))
         best = None  # (density, remaining, action)
         for j in range(p):
-            row = xs[j]
-            # low side: drop every point <= the k-th smallest value (ties go together)
-            r = int(np.searchsorted(row, row[k - 1], side="right"))
+            a, b = int(lo_ptr[j]), int(hi_ptr[j])
+            w = int(np.ceil(1.25 * k * (b - a) / N)) + 32
+            # low side: drop every in-box point <= the k-th smallest in-box value
+            pos = _first_valid(inbox, order[j], a, b, k, w, up=True)
+            e = min(int(np.searchsorted(xs[j], xs[j, pos], side="right")), b)
+            v = inbox[order[j, a:e]]
+            r = int(v.sum())
             if r < N and N - r >= min_n:
-                cand = ((P - int(ys[j, :r].sum())) / (N - r), N - r, ("lo", j, r))
+                removed_pos = int((v & ys[j, a:e]).sum())
+                cand = ((P - removed_pos) / (N - r), N - r, ("lo", j, a, e))
                 best = cand if best is None or cand[:2] > best[:2] else best
-            # high side: drop every point >= the k-th largest value
-            r = N - int(np.searchsorted(row, row[N - k], side="left"))
+            # high side: drop every in-box point >= the k-th largest in-box value
+            pos = _first_valid(inbox, order[j], a, b, k, w, up=False)
+            e = max(int(np.searchsorted(xs[j], xs[j, pos], side="left")), a)
+            v = inbox[order[j, e:b]]
+            r = int(v.sum())
             if r < N and N - r >= min_n:
-                cand = ((P - int(ys[j, N - r :].sum())) / (N - r), N - r, ("hi", j, r))
+                removed_pos = int((v & ys[j, e:b]).sum())
+                cand = ((P - removed_pos) / (N - r), N - r, ("hi", j, e, b))
                 best = cand if best is None or cand[:2] > best[:2] else best
         for j in range(len(data.codes)):
             present = np.flatnonzero(ncat[j] > 0)
@@ -251,36 +293,38 @@ def _peel(
             for g in present:
                 rem = N - int(ncat[j][g])
                 if rem >= min_n:
-                    cand = ((P - int(round(pcat[j][g]))) / rem, rem, ("cat", j, int(g)))
+                    cand = ((P - int(round(pcat[j][g]))) / rem, rem, ("cat", j, int(g), 0))
                     best = cand if best is None or cand[:2] > best[:2] else best
         if best is None:
             break
 
-        kind, j, r = best[2]
-        if kind == "lo":
-            inbox[order[j, :r]] = False
-            box.lower[j] = xs[j, r]
-        elif kind == "hi":
-            inbox[order[j, N - r :]] = False
-            box.upper[j] = xs[j, N - r - 1]
+        kind, j, a, e = best[2]
+        if kind == "cat":
+            rows = np.flatnonzero(inbox & (data.codes[j] == a))
+            box.allowed[j] = box.allowed[j] - {a}
         else:
-            inbox &= data.codes[j] != r
-            box.allowed[j] = box.allowed[j] - {r}
-        if p:
+            seg = order[j, a:e]
+            rows = seg[inbox[seg]]
+        inbox[rows] = False
+        if kind == "lo":
+            lo_ptr[j] = e
+            box.lower[j] = xs[j, _first_valid(inbox, order[j], e, int(hi_ptr[j]), 1, 64, True)]
+        elif kind == "hi":
+            hi_ptr[j] = a
+            box.upper[j] = xs[j, _first_valid(inbox, order[j], int(lo_ptr[j]), a, 1, 64, False)]
+        N -= len(rows)
+        P -= int(y[rows].sum())
+        for c in range(len(data.codes)):
+            cr = data.codes[c][rows]
+            ncat[c] = ncat[c] - np.bincount(cr, minlength=len(ncat[c]))
+            pcat[c] = pcat[c] - np.bincount(cr, weights=y[rows], minlength=len(pcat[c]))
+        if p and 2 * N < order.shape[1]:  # compress once the box has halved
             keep = inbox[order]
-            N = int(keep[0].sum())
             order = order[keep].reshape(p, N)
             xs = xs[keep].reshape(p, N)
             ys = ys[keep].reshape(p, N)
-            P = int(ys[0].sum())
-        else:
-            N = int(inbox.sum())
-            P = int(y[inbox].sum())
-        if len(data.codes):
-            cin = data.codes[:, inbox]
-            yin = y[inbox]
-            ncat = [np.bincount(c, minlength=len(lab)) for c, lab in zip(cin, data.labels)]
-            pcat = [np.bincount(c, weights=yin, minlength=len(lab)) for c, lab in zip(cin, data.labels)]
+            lo_ptr[:] = 0
+            hi_ptr[:] = N
         boxes.append(box.copy())
         counts.append((N, P, len(box.restricted(data))))
     return boxes, counts
