@@ -260,7 +260,9 @@ def _peel(
     boxes = [box.copy()]
     counts = [(N, P, 0)]
     ncat = [np.bincount(c, minlength=len(lab)) for c, lab in zip(data.codes, data.labels)]
-    pcat = [np.bincount(c, weights=y, minlength=len(lab)) for c, lab in zip(data.codes, data.labels)]
+    pcat = [
+        np.bincount(c, weights=y, minlength=len(lab)) for c, lab in zip(data.codes, data.labels)
+    ]
 
     while True:
         k = max(1, int(np.ceil(alpha * N)))

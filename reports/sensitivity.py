@@ -60,7 +60,9 @@ _SOBOL_BITS = 30
 # --------------------------------------------------------------------------------------------
 
 
-def _validate(X: pd.DataFrame | np.ndarray, y) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+def _validate(
+    X: pd.DataFrame | np.ndarray, y
+) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
     """Check and convert inputs.
 
     Parameters
@@ -282,6 +284,73 @@ def _check_ci(ci: float, n_boot: int) -> None:
         raise ValueError(f"n_boot must be >= 0; got {n_boot}")
 
 
+def _bins_from_sorted(xs: np.ndarray, k: int) -> tuple[np.ndarray, int]:
+    """Like :func:`_bins` but for already-sorted values; returns bins in sorted order."""
+    cuts = np.unique(xs[(np.arange(1, k) * len(xs)) // k])
+    return np.searchsorted(cuts, xs, side="right").astype(np.int16), len(cuts) + 1
+
+
+def _prepare_driver(
+    x: np.ndarray, n_bins: int | None, pawn_bins: int | None, need_ranks: bool
+) -> tuple[np.ndarray | None, int, np.ndarray | None, int, np.ndarray | None]:
+    """Per-driver bins (first order, PAWN slices) and average ranks.
+
+    With ranks requested one argsort serves all three; otherwise a sort (for the cut points)
+    plus a compare pass is cheaper.
+
+    Returns
+    -------
+    bins_f : ndarray, shape (n,), int16, or None
+    k_f : int
+    bins_p : ndarray, shape (n,), int16, or None
+    k_p : int
+    ranks : ndarray, shape (n,), float32, or None
+        Average ranks scaled to (0, 1).
+    """
+    bins_f = bins_p = ranks = None
+    k_f = k_p = 0
+    if need_ranks:
+        n = len(x)
+        order = np.argsort(x)
+        xs = x[order]
+        new_group = np.empty(n, dtype=bool)
+        new_group[0] = True
+        np.not_equal(xs[1:], xs[:-1], out=new_group[1:])
+        starts = np.flatnonzero(new_group)
+        ends = np.append(starts[1:], n)
+        mid = (starts + ends - 1) / 2.0 + 0.5  # tie groups share their mean rank
+        ranks = np.empty(n, dtype=np.float32)
+        ranks[order] = np.repeat(mid / n, ends - starts)
+        if n_bins is not None:
+            bs, k_f = _bins_from_sorted(xs, n_bins)
+            bins_f = np.empty(n, dtype=np.int16)
+            bins_f[order] = bs
+        if pawn_bins is not None:
+            bs, k_p = _bins_from_sorted(xs, pawn_bins)
+            bins_p = np.empty(n, dtype=np.int16)
+            bins_p[order] = bs
+    else:
+        if n_bins is not None:
+            bins_f, k_f = _bins(x, n_bins)
+        if pawn_bins is not None:
+            bins_p, k_p = _bins(x, pawn_bins)
+    return bins_f, k_f, bins_p, k_p, ranks
+
+
+def _fo_one(bins: np.ndarray, k: int, y: np.ndarray, y2: np.ndarray) -> float:
+    """First-order index of one driver from its bins (n,), outcome (n,) and outcome**2 (n,)."""
+    cnt = np.bincount(bins, minlength=k).astype(float)
+    s1 = np.bincount(bins, weights=y, minlength=k)
+    s2 = np.bincount(bins, weights=y2, minlength=k)
+    return float(_s1_from_sums(cnt, s1, s2))
+
+
+def _pawn_one(bins: np.ndarray, k: int, ycode: np.ndarray, g: int, stat: str) -> float:
+    """PAWN index of one driver from its slices (n,) and outcome cells ``ycode`` (n,)."""
+    h = np.bincount(bins.astype(np.int32) * g + ycode, minlength=k * g).reshape(k, g)
+    return float(_ks_from_hist(h.astype(float), stat))
+
+
 def _chunk_given_data(
     Xt: np.ndarray,
     y: np.ndarray,
@@ -310,61 +379,47 @@ def _chunk_given_data(
         ``{index: est (c,)}`` plus ``{index + "_boot": (n_boot, c)}`` when ``n_boot > 0``.
     """
     c, n = Xt.shape
-    out: dict[str, np.ndarray] = {}
     m = min(n, boot_rows)
-
-    if "first_order" in which:
-        binned = [_bins(x, n_bins) for x in Xt]
-        kmax = max(k for _, k in binned)
-        bins_f = np.stack([b for b, _ in binned])  # (c, n) int16
-        off = (np.arange(c) * kmax)[:, None]
-        flat = (bins_f + off).ravel()
-
-        def fo_stats(flat_codes: np.ndarray, yy: np.ndarray) -> np.ndarray:
-            yt = np.broadcast_to(yy, (c, len(yy))).ravel()
-            size = c * kmax
-            cnt = np.bincount(flat_codes, minlength=size).reshape(c, kmax)
-            s1 = np.bincount(flat_codes, weights=yt, minlength=size).reshape(c, kmax)
-            s2 = np.bincount(flat_codes, weights=yt * yt, minlength=size).reshape(c, kmax)
-            return _s1_from_sums(cnt.astype(float), s1, s2)
-
-        out["first_order"] = fo_stats(flat, y)
-        del flat
-
-    if "pawn" in which:
+    do_fo, do_pawn, do_rho = ("first_order" in which), ("pawn" in which), ("spearman" in which)
+    prepared = [
+        _prepare_driver(x, n_bins if do_fo else None, pawn_bins if do_pawn else None, do_rho)
+        for x in Xt
+    ]
+    out: dict[str, np.ndarray] = {}
+    y2 = y * y
+    if do_pawn:
         ycuts = _quantile_cuts(y, y_cells)
         g = len(ycuts) + 1
         ycode = _digitize(y, ycuts).astype(np.int32)
-        sliced = [_bins(x, pawn_bins) for x in Xt]
-        kmax_p = max(k for _, k in sliced)
-        # combined (slice, y-cell) code per driver, offset so one bincount serves all drivers
-        codes_p = np.stack([b.astype(np.int32) * g for b, _ in sliced]) + ycode  # (c, n)
-        off_p = (np.arange(c) * kmax_p * g)[:, None]
-
-        def pawn_stats(codes: np.ndarray) -> np.ndarray:
-            h = np.bincount((codes + off_p).ravel(), minlength=c * kmax_p * g)
-            return _ks_from_hist(h.reshape(c, kmax_p, g).astype(float), pawn_stat)
-
-        out["pawn"] = pawn_stats(codes_p)
-
-    if "spearman" in which:
-        ranks_x = np.stack([_average_ranks(x) for x in Xt]).astype(np.float32)  # (c, n)
+    if do_rho:
         ranks_y = _average_ranks(y).astype(np.float32)
-        rho = _pearson_rows(ranks_x.astype(float), ranks_y.astype(float))
-        out["spearman"] = np.where(unordered, np.nan, rho)
+        ranks_x = np.stack([p[4] for p in prepared])  # (c, n) float32
+        del_unordered = np.where(unordered, np.nan, 1.0)
 
+    def estimate(rows: np.ndarray | None) -> dict[str, np.ndarray]:
+        """All requested indices on the rows ``rows`` (shape (m,), sorted) or the full sample."""
+        take = (lambda a: a) if rows is None else (lambda a: np.take(a, rows, axis=-1))
+        yy, yy2 = take(y), take(y2)
+        res = {}
+        if do_fo:
+            res["first_order"] = np.array([_fo_one(take(p[0]), p[1], yy, yy2) for p in prepared])
+        if do_pawn:
+            yc = take(ycode)
+            res["pawn"] = np.array(
+                [_pawn_one(take(p[2]), p[3], yc, g, pawn_stat) for p in prepared]
+            )
+        if do_rho:
+            res["spearman"] = _pearson_rows(take(ranks_x), take(ranks_y)) * del_unordered
+        return res
+
+    out.update(estimate(None))
     if n_boot > 0:
         reps = {k: np.empty((n_boot, c)) for k in which}
         for r in range(n_boot):
-            idx = np.random.default_rng([seed, r]).integers(0, n, m)
-            yb = np.take(y, idx)
-            if "first_order" in which:
-                reps["first_order"][r] = fo_stats((np.take(bins_f, idx, axis=1) + off).ravel(), yb)
-            if "pawn" in which:
-                reps["pawn"][r] = pawn_stats(np.take(codes_p, idx, axis=1))
-            if "spearman" in which:
-                rb = _pearson_rows(np.take(ranks_x, idx, axis=1), ranks_y[idx])
-                reps["spearman"][r] = np.where(unordered, np.nan, rb)
+            # sorted indices: the statistics ignore row order and sorted gathers are ~5x faster
+            idx = np.sort(np.random.default_rng([seed, r]).integers(0, n, m))
+            for k, v in estimate(idx).items():
+                reps[k][r] = v
         for k in which:
             out[k + "_boot"] = reps[k]
     return out
@@ -382,7 +437,7 @@ def _given_data(
     n_boot: int = 0,
     seed: int = 0,
     ci: float = 0.9,
-    boot_rows: int = 100_000,
+    boot_rows: int = 20_000,
 ) -> pd.DataFrame:
     """Shared driver loop for the given-data indices; returns a frame indexed by driver."""
     names, Xt, unordered, yv = _validate(X, y)
@@ -481,9 +536,7 @@ def spearman(X, y) -> pd.Series:
     return _given_data(X, y, which=["spearman"])["spearman"]
 
 
-def pawn(
-    X, y, n_bins: int = 10, stat: str = "median", y_cells: int = 1000
-) -> pd.Series:
+def pawn(X, y, n_bins: int = 10, stat: str = "median", y_cells: int = 1000) -> pd.Series:
     """Given-data PAWN index (Pianosi & Wagener 2018): a moment-independent sensitivity.
 
     For each driver the sample is cut into ``n_bins`` equal-count slices of ``x_i``; within each
@@ -513,9 +566,9 @@ def pawn(
     -------
     Series, shape (d,)
     """
-    return _given_data(
-        X, y, which=["pawn"], pawn_bins=n_bins, pawn_stat=stat, y_cells=y_cells
-    )["pawn"]
+    return _given_data(X, y, which=["pawn"], pawn_bins=n_bins, pawn_stat=stat, y_cells=y_cells)[
+        "pawn"
+    ]
 
 
 def given_data_indices(
@@ -528,7 +581,7 @@ def given_data_indices(
     n_bins: int | None = None,
     pawn_bins: int = 10,
     pawn_stat: str = "median",
-    boot_rows: int = 100_000,
+    boot_rows: int = 20_000,
 ) -> pd.DataFrame:
     """First-order, Spearman and PAWN indices with bootstrap intervals.
 

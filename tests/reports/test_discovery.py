@@ -1,0 +1,122 @@
+"""Tests for reports.discovery (PRIM)."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from reports.discovery import PrimResult, prim
+
+
+@pytest.fixture(scope="module")
+def planted():
+    """Cases of interest in the box x1 > 0.7 and x3 < 0.2 of U[0,1]^5 (n = 20000), with noise.
+
+    Label noise: 5% of the in-box paths flipped to False and 0.3% of the others to True.
+    """
+    rng = np.random.default_rng(0)
+    n = 20_000
+    X = pd.DataFrame(rng.random((n, 5)), columns=["x1", "x2", "x3", "x4", "x5"])
+    inside = ((X["x1"] > 0.7) & (X["x3"] < 0.2)).to_numpy()
+    y = inside.copy()
+    y[inside & (rng.random(n) < 0.05)] = False
+    y[~inside & (rng.random(n) < 0.003)] = True
+    return X, y
+
+
+def test_planted_box_recovered(planted):
+    X, y = planted
+    res = prim(X, y)
+    assert isinstance(res, PrimResult)
+    box = res.box()
+    assert set(box.index) == {"x1", "x3"}
+    assert box.loc["x1", "lower"] == pytest.approx(0.7, abs=0.05)
+    assert box.loc["x1", "upper"] == np.inf
+    assert box.loc["x3", "upper"] == pytest.approx(0.2, abs=0.05)
+    assert box.loc["x3", "lower"] == -np.inf
+    assert (box["qp"] < 1e-10).all()
+    row = res.trajectory.loc[res.chosen_step]
+    assert row["coverage"] > 0.8 and row["density"] > 0.8
+    st = res.stats()
+    assert st["coverage"] > 0.8 and st["density"] > 0.8
+    text = res.describe(names={"x1": "agi_year"})
+    assert text.startswith("paths with agi_year >= 0.")
+    assert "x3 <= 0." in text and "(coverage)" in text and "(density)" in text
+
+
+def test_trajectory_properties(planted):
+    X, y = planted
+    res = prim(X, y, pasting=False)
+    t = res.trajectory
+    assert list(t.columns) == ["coverage", "density", "mass", "n_restricted"]
+    assert t.index[0] == 0 and t.loc[0, "mass"] == 1.0 and t.loc[0, "coverage"] == 1.0
+    assert t["mass"].is_monotonic_decreasing and (np.diff(t["mass"]) < 0).all()
+    assert t["mass"].iloc[-1] >= 0.05
+    for c in ("coverage", "density", "mass"):
+        assert t[c].between(0, 1).all()
+    assert len(res.boxes) == len(t) and res.boxes[0] == {}
+    assert res.box(0).empty
+    # harmonic-mean choice
+    hm = 2 * t["coverage"] * t["density"] / (t["coverage"] + t["density"])
+    assert res.chosen_step == int(hm.to_numpy().argmax())
+    # without pasting the default box is the chosen step's box
+    pd.testing.assert_frame_equal(res.box(), res.box(res.chosen_step))
+
+
+def test_threshold_picks_highest_coverage_meeting_density(planted):
+    X, y = planted
+    res = prim(X, y, threshold=0.5)
+    t = res.trajectory
+    ok = t[t["density"] >= 0.5]
+    assert res.chosen_step == ok["coverage"].idxmax()
+
+
+def test_categorical_driver():
+    rng = np.random.default_rng(1)
+    n = 20_000
+    X = pd.DataFrame(
+        {
+            "u": rng.random(n),
+            "v": rng.random(n),
+            "scenario": pd.Categorical(rng.choice(["a", "b", "c", "d"], n)),
+        }
+    )
+    y = np.where(X["scenario"] == "b", rng.random(n) < 0.9, rng.random(n) < 0.05)
+    res = prim(X, y)
+    box = res.box()
+    assert "scenario" in box.index
+    assert box.loc["scenario", "categories"] == ["b"]
+    assert np.isnan(box.loc["scenario", "lower"])
+    assert "scenario = 'b'" in res.describe()
+    # object columns and names listed in `categorical` are categorical too
+    X2 = X.assign(scenario=X["scenario"].astype(str), code=X["scenario"].cat.codes)
+    res2 = prim(X2.drop(columns="scenario"), y, categorical=["code"])
+    assert res2.box().loc["code", "categories"] == [1]
+
+
+def test_speed_smoke():
+    rng = np.random.default_rng(2)
+    n, d = 200_000, 10
+    X = pd.DataFrame(rng.random((n, d)), columns=[f"x{i}" for i in range(d)])
+    y = (X["x0"].to_numpy() > 0.8) | (rng.random(n) < 0.02)
+    t0 = time.perf_counter()
+    res = prim(X, y)
+    assert time.perf_counter() - t0 < 20.0
+    assert "x0" in res.box().index
+
+
+def test_bad_inputs():
+    X = pd.DataFrame({"a": np.arange(10.0)})
+    with pytest.raises(ValueError, match="length mismatch: X has 10 rows but y_bool has 9"):
+        prim(X, np.zeros(9, dtype=bool))
+    with pytest.raises(ValueError, match="must be a boolean array"):
+        prim(X, (np.arange(10) > 4).astype(int))
+    with pytest.raises(ValueError, match="must be a boolean array"):
+        prim(X, np.arange(10.0))
+    with pytest.raises(ValueError, match="no cases of interest"):
+        prim(X, np.zeros(10, dtype=bool))
+    with pytest.raises(ValueError, match="alpha must be"):
+        prim(X, np.arange(10) > 5, alpha=0.7)
