@@ -30,6 +30,7 @@ All functions are pure: they take arrays / frames and return new pandas objects.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -273,7 +274,9 @@ def _interval(est: np.ndarray, reps: np.ndarray, ci: float, scale: float) -> tup
     m-out-of-n bootstrap to sample size n.
     """
     a = (1.0 - ci) / 2.0
-    q_lo, med, q_hi = np.nanquantile(reps, [a, 0.5, 1.0 - a], axis=0)
+    with warnings.catch_warnings():  # all-NaN columns (e.g. Spearman of a categorical) stay NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        q_lo, med, q_hi = np.nanquantile(reps, [a, 0.5, 1.0 - a], axis=0)
     return est + scale * (q_lo - med), est + scale * (q_hi - med)
 
 

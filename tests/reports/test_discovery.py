@@ -120,3 +120,23 @@ def test_bad_inputs():
         prim(X, np.zeros(10, dtype=bool))
     with pytest.raises(ValueError, match="alpha must be"):
         prim(X, np.arange(10) > 5, alpha=0.7)
+
+
+def test_pasting_does_not_dilute(planted):
+    X, y = planted
+    res = prim(X, y, alpha=0.1)
+    peeled = res.stats(res.chosen_step)
+    pasted = res.stats()
+    assert pasted["density"] >= peeled["density"] - 1e-12
+    assert pasted["mass"] >= peeled["mass"]
+    assert res.trajectory.loc[res.chosen_step, "density"] == pytest.approx(peeled["density"])
+
+
+def test_only_categorical_drivers():
+    rng = np.random.default_rng(4)
+    n = 5_000
+    X = pd.DataFrame({"region": rng.choice(["n", "s", "e"], n), "flag": rng.random(n) < 0.3})
+    y = ((X["region"] == "s") & X["flag"]).to_numpy()
+    res = prim(X, y)
+    assert res.boxes[res.chosen_step] == {"region": ["s"], "flag": [True]}
+    assert res.describe().startswith("paths with region = 's' and flag = True make up 100%")
