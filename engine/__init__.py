@@ -15,7 +15,7 @@ __all__ = ["Config", "ConfigError", "SimulationError", "compose", "simulate"]
 
 def __getattr__(name):
     if name == "simulate":
-        from engine.simulate import simulate
+        from engine.api import simulate
 
         return simulate
     if name == "SimulationError":

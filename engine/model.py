@@ -22,11 +22,11 @@ import numpy as np
 
 from engine.drivers import DriverTable
 from engine.params import (
-    INVESTMENT_GRID_YEARS,
     ModelParams,
     bass_cdf,
     bass_offset,
     dc_facility_capex,
+    investment_weight_total,
     investment_weights,
 )
 
@@ -109,7 +109,6 @@ def make_path_fn(params: ModelParams, cols: DriverColumns, dtype=jnp.float32):
     dom_strategy = f(p.domain_strategy)
     dom_area = f(p.domain_area)
     basis = f(p.report_basis)
-    grid = p.start_year + jnp.arange(INVESTMENT_GRID_YEARS, dtype=dtype)[:, None]
     inv_cfg = m["investment"]
     dd = m["digital_deficit"]
     dfn = m["defense"]
@@ -120,6 +119,7 @@ def make_path_fn(params: ModelParams, cols: DriverColumns, dtype=jnp.float32):
     labour0 = m["labour"]["employed_2024"]
     va0 = m["existing_industries"]["value_added_2024"]
     scale = c["earliness_scale_years"]
+    market_growth = f((1.0 + m["market_growth"]) ** (p.years - 2040.0))  # (T,)
 
     def simulate_path(v):
         s = {name: v[i] for name, i in cols.scalar.items()}
@@ -144,11 +144,10 @@ def make_path_fn(params: ModelParams, cols: DriverColumns, dtype=jnp.float32):
         margin = f(p.margin) * dv["margin_factor"]
         market = f(p.market_2040) * dv["market_factor"]
 
-        w = investment_weights(
-            grid, launch[None, :], p.start_year, inv_cfg["post_launch_years"],
-            inv_cfg["post_launch_decay"], jnp,
+        w_total = investment_weight_total(
+            launch, p.start_year, inv_cfg["post_launch_years"], inv_cfg["post_launch_decay"], jnp
         )
-        inv_scale = f(p.investment_total) * dv["cost_overrun"] / jnp.sum(w, axis=0)  # (D,)
+        inv_scale = f(p.investment_total) * dv["cost_overrun"] / w_total  # (D,)
 
         imp_dom = p.impact_domain
         imp_success = success[p.impact_strategy]
@@ -179,13 +178,14 @@ def make_path_fn(params: ModelParams, cols: DriverColumns, dtype=jnp.float32):
             return shortage_at(t, workers) * take_up
 
         def step(state: YearState, inputs):
-            t, central, price = inputs
+            t, central, price, growth = inputs
             adopt = bass_cdf(t - launch + tau0, bass_p, bass_q, jnp)  # (D,)
             ratio = central + shifts * ramp(t)  # (3,) % of GDP
-            demand_mult = (jnp.mean(ratio) / jnp.mean(central)) ** (
-                c["defense_elasticity"] * f(p.w_defense)
+            # dual-use demand: linear in the defense ratio relative to the report's path
+            demand_mult = 1.0 + c["defense_elasticity"] * f(p.w_defense) * (
+                jnp.mean(ratio) / jnp.mean(central) - 1.0
             )
-            market_t = market * (1.0 + m["market_growth"]) ** (t - 2040.0) * demand_mult
+            market_t = market * growth * demand_mult
             revenue = market_t * adopt * share
             profit = revenue * margin - f(p.fixed_cost)
             w_t = investment_weights(
@@ -239,7 +239,7 @@ def make_path_fn(params: ModelParams, cols: DriverColumns, dtype=jnp.float32):
         workers0 = imp_scale[-1] * 0.0  # no anti-ageing workers before the horizon
         init = YearState(humanoid_units=humanoid_units(t0, workers0))
         _, (dom_y, macro_y) = jax.lax.scan(
-            step, init, (years, f(p.defense_central), f(p.humanoid_price))
+            step, init, (years, f(p.defense_central), f(p.humanoid_price), market_growth)
         )
         return _outcomes(dom_y, macro_y, dom_strategy, dom_area, basis, p)
 

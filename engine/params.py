@@ -54,6 +54,21 @@ def investment_weights(years, launch_year, start_year, post_years, decay, xp=np)
     return xp.where(live, ramp * tail, 0.0)
 
 
+def investment_weight_total(launch_year, start_year, post_years, decay, xp=np):
+    """Sum over all integer years of :func:`investment_weights` (closed form, no year grid).
+
+    Ramp: years start..floor(L) contribute 1 + 2 + ... + n1 with n1 = floor(L) - start + 1.
+    Tail: years floor(L)+1..floor(L+post) contribute (L - start + 1) * decay^(t - L), a geometric sum.
+    """
+    launch = xp.maximum(launch_year, start_year)
+    n1 = xp.floor(launch) - start_year + 1.0
+    ramp = n1 * (n1 + 1.0) / 2.0
+    first = xp.floor(launch) + 1.0
+    m = xp.floor(launch + post_years) - xp.floor(launch)
+    tail = (launch - start_year + 1.0) * decay ** (first - launch) * (1.0 - decay**m) / (1.0 - decay)
+    return ramp + tail
+
+
 def dc_twh(year, twh_2024, twh_2030, twh_2035, xp=np):
     """Global data-centre electricity (TWh) by the report's method (MODEL 2.5).
 

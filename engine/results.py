@@ -17,7 +17,7 @@ log = logging.getLogger("jp2040.engine")
 
 LEVELS = ("domain", "strategy", "area", "macro")
 VECTOR_DIMS = {
-    "defense_ratio": ("country", COUNTRIES_RATIO),
+    "defense_ratio": ("ratio_country", COUNTRIES_RATIO),  # China's ratio is not modelled
     "defense_spend": ("country", COUNTRIES_SPEND),
     "dc_facility_capex": ("region", REGIONS),
 }
@@ -38,7 +38,8 @@ HIGH_IS_BAD = (
     "defense_ratio",
     "dc_facility_capex",
 )
-DIAGNOSTIC_DRAWS = 20_000  # ESS / R-hat on at most this many kept draws per chain
+DIAGNOSTIC_DRAWS = 20_000  # ESS / R-hat of per-path scalars on at most this many draws per chain
+DIAGNOSTIC_DRAWS_YEARLY = 500  # ... and of yearly trajectories (thousands of cells) on fewer
 
 
 def base_name(var: str) -> str:
@@ -114,29 +115,27 @@ class SimulationResult:
 
         import arviz as az
 
-        groups, dims, coords = {}, {}, {"year": self.years}
-        for level, vars_ in {**self.raw.kept_scalars, **self.raw.trajectories}.items():
-            groups[level] = {}
-            yearly = level.endswith("_yearly")
-            for var, arr in vars_.items():
-                groups[level][var] = np.asarray(arr)
-                ent = self.entity_coords(level, var)
-                var_dims = (["year"] if yearly else []) + ([ent[0]] if ent else [])
-                dims[var] = var_dims
-                if ent:
-                    coords[ent[0]] = list(ent[1])
-        groups["drivers"] = {n: self.raw.kept_drivers[..., j] for j, n in enumerate(self.table.names)}
-        # one dims mapping per group: ArviZ takes a flat dict, so build groups one by one
-        trees = {}
-        for g, data in groups.items():
-            gd = {v: dims.get(v, []) for v in data} if g != "drivers" else {}
-            gc = {k: v for k, v in coords.items() if any(k in d for d in gd.values())}
-            trees[g] = az.from_dict({"posterior": data}, dims=gd, coords=gc)["posterior"].to_dataset()
-            for v in data:
-                if g != "drivers":
-                    trees[g][v].attrs.update(units=units_of(v), bad_side=bad_side(v))
         import xarray as xr
 
+        trees = {}
+        levels = {**self.raw.kept_scalars, **self.raw.trajectories}
+        for level, vars_ in levels.items():
+            yearly = level.endswith("_yearly")
+            data, dims, coords = {}, {}, {}
+            for var, arr in vars_.items():
+                data[var] = np.asarray(arr)
+                ent = self.entity_coords(level, var)
+                dims[var] = (["year"] if yearly else []) + ([ent[0]] if ent else [])
+                if ent:
+                    coords[ent[0]] = list(ent[1])
+            if yearly:
+                coords["year"] = self.years
+            ds = az.from_dict({"posterior": data}, dims=dims, coords=coords)["posterior"].to_dataset()
+            for var in data:
+                ds[var].attrs.update(units=units_of(var), bad_side=bad_side(var))
+            trees[level] = ds
+        drivers = {n: self.raw.kept_drivers[..., j] for j, n in enumerate(self.table.names)}
+        trees["drivers"] = az.from_dict({"posterior": drivers})["posterior"].to_dataset()
         dt = xr.DataTree.from_dict(trees)
         dt.attrs["manifest"] = json.dumps(self.manifest, default=str)
         return dt
@@ -149,7 +148,8 @@ class SimulationResult:
         r_hat. mean/sd are over all paths (streaming, float64); quantiles are exact from the kept
         draws when every path was kept, otherwise from the streaming histogram (error at most one
         bin width); mcse_mean = sd / sqrt(n) (paths are independent); ess_bulk and r_hat come from
-        ArviZ on the kept draws (at most DIAGNOSTIC_DRAWS per chain).
+        ArviZ on the kept draws (at most DIAGNOSTIC_DRAWS per chain for scalars,
+        DIAGNOSTIC_DRAWS_YEARLY for yearly cells): a sanity check, not a precision statement.
         """
         frames = []
         n_paths = self.raw.n_paths
@@ -164,7 +164,7 @@ class SimulationResult:
                     q = np.quantile(flat, [0.05, 0.5, 0.95], axis=0)
                 else:
                     q = np.stack([st.quantile(x) for x in (0.05, 0.5, 0.95)])
-                ess, rhat = _diagnostics(kept)
+                ess, rhat = _diagnostics(kept, DIAGNOSTIC_DRAWS_YEARLY if yearly else DIAGNOSTIC_DRAWS)
                 frames.append(
                     _rows(self, group, var, st, q, ess, rhat, yearly)
                 )
@@ -173,13 +173,13 @@ class SimulationResult:
         return out
 
 
-def _diagnostics(kept):
+def _diagnostics(kept, max_draws):
     """ESS (bulk) and R-hat per element from kept draws (chains, draws, ...), or NaN."""
     if kept is None or kept.shape[1] < 4:
         return None, None
     from arviz_stats.base import array_stats
 
-    x = np.asarray(kept[:, :DIAGNOSTIC_DRAWS], np.float64)
+    x = np.asarray(kept[:, :max_draws], np.float64)
     x = np.moveaxis(x, (0, 1), (-2, -1))
     ess = array_stats.ess(x, method="bulk", chain_axis=-2, draw_axis=-1)
     rhat = array_stats.rhat(x, method="rank", chain_axis=-2, draw_axis=-1) if x.shape[-2] > 1 else None

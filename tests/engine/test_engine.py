@@ -1,0 +1,190 @@
+"""Determinism, chunking, chains, scenario pairing, streaming statistics, NaN detection."""
+
+import hashlib
+import os
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+from engine import SimulationError, compose, simulate
+from engine.stats import Stats, from_chunk, merge, pilot_edges
+
+BASE = ["engine.n_paths=4096", "engine.chains=4", "engine.keep_trajectories=256",
+        "engine.progress=false"]
+
+
+def digest(res) -> str:
+    h = hashlib.sha256()
+    for leaf in jax.tree_util.tree_leaves(res.raw.kept_scalars):
+        h.update(np.ascontiguousarray(leaf).tobytes())
+    h.update(res.raw.kept_drivers.tobytes())
+    return h.hexdigest()
+
+
+@pytest.fixture(scope="module")
+def base_result():
+    return simulate(compose(BASE + ["engine.chunk_size=4096"]))
+
+
+def test_same_config_bit_identical(base_result):
+    again = simulate(compose(BASE + ["engine.chunk_size=4096"]))
+    assert digest(again) == digest(base_result)
+
+
+def test_chunk_size_independence(base_result):
+    small = simulate(compose(BASE + ["engine.chunk_size=512"]))
+    np.testing.assert_array_equal(small.raw.kept_drivers, base_result.raw.kept_drivers)
+    for a, b in zip(jax.tree_util.tree_leaves(small.raw.kept_scalars),
+                    jax.tree_util.tree_leaves(base_result.raw.kept_scalars), strict=True):
+        # cumulative sums of terms of either sign: compare at rtol 1e-5 of the leaf's scale
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5 * np.abs(b).max())
+    sa, sb = small.raw.stats["strategy"]["operating_profit_2040"], base_result.raw.stats["strategy"]["operating_profit_2040"]
+    np.testing.assert_allclose(sa.mean, sb.mean, rtol=1e-5)
+    np.testing.assert_allclose(sa.sd, sb.sd, rtol=1e-4)
+
+
+def test_chains_and_paths_never_share_keys():
+    from distributions.keys import root_key
+
+    root = root_key(0)
+    chains, draws = 4, 512
+    keys = jax.vmap(lambda c: jax.vmap(lambda d: jax.random.fold_in(jax.random.fold_in(root, c), d))(
+        np.arange(draws, dtype=np.uint32)))(np.arange(chains, dtype=np.uint32))
+    data = np.asarray(jax.random.key_data(keys)).reshape(chains * draws, -1)
+    assert len({row.tobytes() for row in data}) == chains * draws
+
+
+def test_chains_see_different_numbers(base_result):
+    d = base_result.raw.kept_drivers
+    for c in range(1, d.shape[0]):
+        assert not np.any(np.all(d[0] == d[c], axis=-1))
+
+
+def test_determinism_across_processes(base_result, tmp_path):
+    code = (
+        "import hashlib, jax, numpy as np\n"
+        "from engine import compose, simulate\n"
+        f"r = simulate(compose({BASE + ['engine.chunk_size=4096']!r}))\n"
+        "h = hashlib.sha256()\n"
+        "[h.update(np.ascontiguousarray(x).tobytes()) for x in jax.tree_util.tree_leaves(r.raw.kept_scalars)]\n"
+        "h.update(r.raw.kept_drivers.tobytes()); print(h.hexdigest())\n"
+    )
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         timeout=300, check=True).stdout.strip().splitlines()[-1]
+    assert out == digest(base_result)
+
+
+def test_two_devices_match_one(tmp_path):
+    code = (
+        "import numpy as np, jax\n"
+        "from engine import compose, simulate\n"
+        f"r = simulate(compose({BASE + ['engine.chunk_size=2048']!r}))\n"
+        "print(len(r.raw.devices))\n"
+        "np.save('{out}', r.scalars('strategy', 'operating_profit_2040').to_numpy())\n"
+    )
+    results = {}
+    for n in (1, 2):
+        out = tmp_path / f"dev{n}.npy"
+        env = {**os.environ, "JAX_PLATFORMS": "cpu",
+               "XLA_FLAGS": f"--xla_force_host_platform_device_count={n}"}
+        proc = subprocess.run([sys.executable, "-c", code.replace("{out}", str(out))],
+                              capture_output=True, text=True, env=env, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert proc.stdout.strip().splitlines()[-1] == str(n)
+        results[n] = np.load(out)
+    np.testing.assert_allclose(results[1], results[2], rtol=1e-5, atol=1e-6)
+
+
+def test_scenarios_are_paired_and_ordered():
+    cap = simulate(compose(BASE + ["scenario=capture"]))
+    nsb = simulate(compose(BASE + ["scenario=not_so_bright"]))
+    mixed = simulate(compose(BASE + ["scenario=mixed"]))
+    shared = [i for i, n in enumerate(cap.table.names) if not n.startswith("policy_success")]
+    # common random numbers: every shared driver identical path by path
+    np.testing.assert_array_equal(cap.raw.kept_drivers[..., shared], nsb.raw.kept_drivers[..., shared])
+    np.testing.assert_array_equal(cap.raw.kept_drivers[..., shared], mixed.raw.kept_drivers[..., shared])
+    d_cap = cap.scalars("macro", "digital_deficit_2040").to_numpy()
+    d_nsb = nsb.scalars("macro", "digital_deficit_2040").to_numpy()
+    differ = d_nsb != d_cap
+    assert differ.mean() > 0.95
+    assert np.all(d_nsb[differ] > d_cap[differ])
+    p_cap = cap.scalars("strategy", "operating_profit_2040").to_numpy()
+    p_nsb = nsb.scalars("strategy", "operating_profit_2040").to_numpy()
+    differ = p_cap != p_nsb
+    assert differ.mean() > 0.9
+    assert np.all(p_nsb[differ] < p_cap[differ])
+    va_cap = cap.scalars("macro", "existing_value_added_2040").to_numpy()
+    va_nsb = nsb.scalars("macro", "existing_value_added_2040").to_numpy()
+    assert np.all(va_nsb < va_cap)
+    d_mix = mixed.scalars("macro", "digital_deficit_2040").to_numpy()
+    assert np.all((d_mix >= d_cap - 1e-4) & (d_mix <= d_nsb + 1e-4))
+
+
+def test_streaming_stats_match_exact(base_result):
+    st = base_result.raw.stats["strategy"]["operating_profit_2040"]
+    exact = base_result.scalars("strategy", "operating_profit_2040").to_numpy().astype(np.float64)
+    np.testing.assert_allclose(st.mean, exact.mean(0), rtol=1e-5)
+    np.testing.assert_allclose(st.sd, exact.std(0, ddof=1), rtol=1e-4)
+    np.testing.assert_array_equal(st.min, exact.min(0))
+    width = (st.hi - st.lo) / (st.hist.shape[-1] - 2)
+    for q in (0.05, 0.5, 0.95):
+        err = np.abs(st.quantile(q) - np.quantile(exact, q, axis=0))
+        assert np.all(err <= width + 1e-9), (q, err, width)
+
+
+def test_yearly_histogram_quantiles_within_bin_width(base_result):
+    st = base_result.raw.stats["macro_yearly"]["digital_deficit"]
+    assert st.n.flat[0] == 4096
+    traj = base_result.raw.trajectories["macro_yearly"]["digital_deficit"]
+    assert traj.shape[:2] == (4, 64)
+
+
+def test_chan_merge_equals_one_pass():
+    rng = np.random.default_rng(0)
+    x = rng.lognormal(size=(1000, 3))
+    lo, hi = pilot_edges(x[:200])
+    from engine.stats import chunk_stats
+
+    parts = [from_chunk(chunk_stats(x[i:i + 250], np.ones(250, np.float32), lo, hi, 64), lo, hi)
+             for i in range(0, 1000, 250)]
+    merged = None
+    for p in parts:
+        merged = merge(merged, p)
+    assert isinstance(merged, Stats)
+    np.testing.assert_allclose(merged.mean, x.mean(0), rtol=1e-5)
+    np.testing.assert_allclose(merged.sd, x.std(0, ddof=1), rtol=1e-4)
+    assert merged.hist.sum() == 3000
+
+
+def test_nonfinite_outcome_names_path_and_variable():
+    import dataclasses
+
+    from engine.drivers import build_driver_table
+    from engine.params import build_params
+    from engine.run import simulate_raw
+
+    cfg = compose(["engine.n_paths=64", "engine.chains=1", "engine.chunk_size=64",
+                   "engine.progress=false"])
+    params = build_params(cfg)
+    bad = params.market_2040.copy()
+    bad[params.domain_ids.index("fusion")] = np.nan
+    with pytest.raises(SimulationError, match=r"non-finite value .* at global path index 0"):
+        simulate_raw(cfg, build_driver_table(cfg), dataclasses.replace(params, market_2040=bad))
+
+
+def test_supplied_uniforms_replace_random_draws(base_result):
+    cfg = compose(["engine.n_paths=64", "engine.chains=1", "engine.chunk_size=64",
+                   "engine.progress=false"])
+    from engine.drivers import build_driver_table
+
+    n_u = len(build_driver_table(cfg).uniform_names)
+    u = np.full((64, n_u), 0.5)
+    res = simulate(cfg, uniforms=u, apply_copula=False)
+    prof = res.scalars("strategy", "operating_profit_2040").to_numpy()
+    assert np.ptp(prof, axis=0).max() == 0.0
+    with pytest.raises(SimulationError, match="shape"):
+        simulate(cfg, uniforms=u[:10])
