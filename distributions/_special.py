@@ -185,26 +185,38 @@ def poisson_cdf(rate, k):
     return jnp.where(kf < 0, 0.0, gammaincc(jnp.maximum(kf, 0.0) + 1.0, rate))
 
 
-def poisson_icdf(rate, p, n_iter=40):
+def poisson_icdf(rate, p, max_iter=64):
     """Smallest integer ``k`` with ``P(N <= k) >= p`` (same convention as ``scipy.stats.ppf``).
 
-    Integer bisection on the bracket ``[-1, rate + 40 sqrt(rate) + 40]`` with a fixed number of
-    steps (40 halvings cover brackets up to 2^40). Exact for ``rate`` up to ~1e6 in float32.
+    Integer bisection on a bracket around the Cornish-Fisher guess ``rate + z sqrt(rate) +
+    (z^2 - 1) / 6`` (widened to ``[-1, rate + 40 sqrt(rate) + 40]`` where the guess bracket misses),
+    run as a ``while_loop`` until every bracket has width 1 (at most ``max_iter`` steps; typically
+    3-4). Jittable and vmappable. Matches scipy exactly for rates up to ~50 (tested); for
+    rates in the hundreds JAX's float32 ``gammaincc`` is only ~1e-3 accurate, which can shift a
+    quantile by 1.
     """
-    rate, p = jnp.broadcast_arrays(
-        *(jnp.asarray(v, dtype=jnp.result_type(float)) for v in (rate, p))
-    )
-    lo = jnp.full_like(rate, -1.0)  # cdf(lo) < p
-    hi = jnp.ceil(rate + 40.0 * jnp.sqrt(rate) + 40.0)  # cdf(hi) >= p
+    rate, p = jnp.broadcast_arrays(*(jnp.asarray(v, dtype=jnp.result_type(float)) for v in (rate, p)))
+    z = ndtri(jnp.clip(p, 1e-30, 1.0 - 1e-7))
+    sd = jnp.sqrt(rate)
+    guess = rate + z * sd + (z * z - 1.0) / 6.0
+    half = 2.0 + 0.1 * sd + 0.2 * z * z
+    lo = jnp.maximum(jnp.floor(guess - half), -1.0)
+    hi = jnp.maximum(jnp.ceil(guess + half), lo + 1.0)
+    ends = poisson_cdf(rate[None], jnp.stack([lo, hi]))  # one gammaincc for both ends
+    lo = jnp.where((lo >= 0) & (ends[0] >= p), -1.0, lo)  # need cdf(lo) < p
+    wide = jnp.ceil(rate + 40.0 * sd + 40.0)
+    hi = jnp.where(ends[1] < p, jnp.maximum(wide, hi), hi)  # need cdf(hi) >= p
 
-    def body(_, state):
-        lo, hi = state
+    def cond(state):
+        i, lo, hi = state
+        return (i < max_iter) & jnp.any(hi - lo > 1)
+
+    def body(state):
+        i, lo, hi = state
         mid = jnp.floor(0.5 * (lo + hi))
         ge = poisson_cdf(rate, mid) >= p
         active = hi - lo > 1
-        hi = jnp.where(active & ge, mid, hi)
-        lo = jnp.where(active & ~ge, mid, lo)
-        return lo, hi
+        return i + 1, jnp.where(active & ~ge, mid, lo), jnp.where(active & ge, mid, hi)
 
-    _, hi = jax.lax.fori_loop(0, n_iter, body, (lo, hi))
+    _, _, hi = jax.lax.while_loop(cond, body, (0, lo, hi))
     return jnp.where(p <= 0, 0.0, hi)

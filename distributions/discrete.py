@@ -81,8 +81,9 @@ class Categorical(Distribution):
 
 
 class Poisson(_Simple):
-    """Poisson(rate), rate > 0. ``icdf`` by integer bisection on ``gammaincc`` (exact vs scipy for
-    rates up to ~1e3; for larger rates float32 ``gammaincc`` can shift a quantile by 1).
+    """Poisson(rate), rate > 0. ``icdf`` by integer bisection on ``gammaincc``: equals scipy's ``ppf``
+    for rates up to ~50; for rates in the hundreds JAX's float32 ``gammaincc`` (~1e-3 error) can
+    shift a quantile by 1.
     """
 
     arg_constraints = {"rate": constraints.positive}
