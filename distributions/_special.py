@@ -195,7 +195,9 @@ def poisson_icdf(rate, p, max_iter=64):
     rates in the hundreds JAX's float32 ``gammaincc`` is only ~1e-3 accurate, which can shift a
     quantile by 1.
     """
-    rate, p = jnp.broadcast_arrays(*(jnp.asarray(v, dtype=jnp.result_type(float)) for v in (rate, p)))
+    rate, p = jnp.broadcast_arrays(
+        *(jnp.asarray(v, dtype=jnp.result_type(float)) for v in (rate, p))
+    )
     z = ndtri(jnp.clip(p, 1e-30, 1.0 - 1e-7))
     sd = jnp.sqrt(rate)
     guess = rate + z * sd + (z * z - 1.0) / 6.0
