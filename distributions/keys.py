@@ -18,8 +18,6 @@ from collections.abc import Sequence
 import jax
 import jax.numpy as jnp
 
-from .base import uniform_open
-
 
 def root_key(seed: int):
     """Typed root key for ``seed`` (a non-negative python int). Shape ``()``."""
@@ -45,18 +43,35 @@ def driver_key(path_key, name: str):
     return jax.random.fold_in(path_key, stable_id(name))
 
 
+def bits_to_open_uniform(bits):
+    """Map random bits (uint32 words, last axis) to uniforms strictly inside (0, 1).
+
+    float32: the top 23 bits of the first word, ``(k + 0.5) * 2**-23`` (exact, in
+    [2**-24, 1 - 2**-24]); float64 (x64 on): 52 bits from both words, ``(k + 0.5) * 2**-52``.
+    """
+    if jax.config.jax_enable_x64:
+        hi = (bits[..., 0] >> 6).astype(jnp.uint64)  # 26 bits
+        lo = (bits[..., 1] >> 6).astype(jnp.uint64)  # 26 bits
+        k = (hi << 26) | lo
+        return (k.astype(jnp.float64) + 0.5) * 2.0**-52
+    k = bits[..., 0] >> 9
+    return (k.astype(jnp.float32) + 0.5) * jnp.float32(2.0**-23)
+
+
 def driver_uniforms(path_key, names: Sequence[str]):
     """Independent uniforms in the open interval (0, 1), one per driver name.
 
     ``path_key``: a key of shape ``batch`` (``()`` for one path, ``(n,)`` from :func:`path_keys`).
     Returns float array of shape ``batch + (len(names),)``; column ``j`` depends only on the path
-    key and ``names[j]``.
+    key and ``names[j]``. The uniform is read straight from the bits of the driver's key
+    (``driver_key(path_key, name)``, itself a threefry hash): one hash per driver rather than
+    two, which halves the cost of random numbers on CPU.
     """
     ids = jnp.asarray([stable_id(n) for n in names], dtype=jnp.uint32)
 
     def one(k):
         keys = jax.vmap(lambda i: jax.random.fold_in(k, i))(ids)
-        return jax.vmap(lambda kk: uniform_open(kk, ()))(keys)
+        return bits_to_open_uniform(jax.random.key_data(keys))
 
     fn = one
     for _ in range(jnp.ndim(path_key)):

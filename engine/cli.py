@@ -35,6 +35,16 @@ def configure_devices(cfg: Config) -> None:
         os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 
+def enable_compile_cache() -> None:
+    """Persist compiled programs (``$JP2040_CACHE`` or ~/.cache/jp2040/xla): a second run of the
+    same model skips most of its ~20 s compile on CPU."""
+    import jax
+
+    path = os.environ.get("JP2040_CACHE", os.path.expanduser("~/.cache/jp2040/xla"))
+    jax.config.update("jax_compilation_cache_dir", path)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 2.0)
+
+
 def _jax_started() -> bool:
     try:
         from jax._src import xla_bridge
@@ -57,18 +67,22 @@ def write_netcdf_atomic(dt, path: Path) -> Path:
     return path
 
 
-def write_run(result, run_dir: Path) -> list[Path]:
-    """results.nc, summary.csv and manifest.json in ``run_dir`` (each atomically)."""
+def write_run(result, run_dir: Path):
+    """results.nc, summary.csv and manifest.json in ``run_dir`` (each atomically).
+
+    Returns (paths written, the DataTree).
+    """
     from reports.io import write_csv_atomic, write_text_atomic
 
     run_dir.mkdir(parents=True, exist_ok=True)
     summary = result.summary()
     dt = result.to_datatree()
-    return [
+    paths = [
         write_netcdf_atomic(dt, run_dir / "results.nc"),
         write_csv_atomic(summary, run_dir / "summary.csv"),
         write_text_atomic(json.dumps(result.manifest, indent=2, default=str), run_dir / "manifest.json"),
     ]
+    return paths, dt
 
 
 def headline(result) -> str:
@@ -104,6 +118,7 @@ def run_job(cfg: Config, run_dir: Path, overrides=()) -> int:
         print(provenance_table(cfg).to_string(index=False))
         return 0
     configure_devices(cfg)
+    enable_compile_cache()
     if cfg.mode == "prior":
         from engine.prior import prior_check
 
@@ -115,15 +130,14 @@ def run_job(cfg: Config, run_dir: Path, overrides=()) -> int:
         return run_calibration(cfg, run_dir, overrides)
 
     from engine import simulate
+    from reports.cli import write_reports
+    from reports.explain import write_explanation
 
     result = simulate(cfg, overrides=overrides)
-    written = write_run(result, run_dir)
-    try:
-        from reports.cli import write_reports
-
-        written += write_reports(run_dir, result, cfg)
-    except ImportError as err:  # pragma: no cover - reports not installed
-        log.warning("reports skipped: %s", err)
+    written, dt = write_run(result, run_dir)
+    written += write_explanation(run_dir, dt, cfg.engine.n_paths, cfg.report.sensitivity,
+                                 cfg.report.formats)
+    written += write_reports(run_dir, dt, cfg)
     log.info("wrote %s", ", ".join(str(p) for p in written))
     if cfg.report.headline:
         print(headline(result))

@@ -139,7 +139,6 @@ def compose(overrides: Sequence[str] = (), config_dir: Path | str | None = None)
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
     from hydra.errors import HydraException
-    from omegaconf import OmegaConf
 
     cdir = str(Path(config_dir or CONFIG_DIR).resolve())
     try:

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import jax.numpy as jnp
 import numpy as np
 
-from distributions.spec import from_spec
 from distributions.copula import GaussianCopula, StudentTCopula
+from distributions.spec import from_spec
 from engine.config import DOMAIN_DRIVERS, GLOBAL_DRIVERS, IMPACTS, Config, ConfigError
 
 METADATA_KEYS = ("source", "ref", "why")
@@ -131,7 +131,7 @@ def build_driver_table(cfg: Config) -> DriverTable:
 
     names = tuple(e[0] for e in entries)
     dists = []
-    for name, spec, path in entries:
+    for _name, spec, path in entries:
         if spec is None:
             dists.append(None)
             continue
@@ -192,7 +192,7 @@ def _build_copula(corr: Mapping, names: tuple[str, ...]):
     return copula, tuple(names.index(n) for n in involved)
 
 
-def prior_table(table: DriverTable, values: np.ndarray) -> "pd.DataFrame":  # noqa: F821
+def prior_table(table: DriverTable, values: np.ndarray) -> pd.DataFrame:  # noqa: F821
     """Median, 5%/95% quantiles (and P(after 2040) for arrival years) of driver draws.
 
     Args:

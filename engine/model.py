@@ -3,7 +3,10 @@
 Written for one path and ``vmap``-ed over many (equinox style). Shapes in comments are for one
 path: D domains, S strategies, A areas, I impacts, T simulated years. Money in tn JPY.
 
-A year is ``adopt -> earn -> invest -> macro``:
+A year is ``adopt -> earn -> invest -> macro``; everything that is a closed form of the year is
+computed for all years at once (shape (T, ...): one fused XLA loop instead of T small ones, ~2x
+faster on CPU), and ``lax.scan`` carries what depends on earlier years (the installed humanoid
+base: units bought in a year = growth of the installed base, never negative).
   adoption    A_d(t) = Bass F(t - launch_d + tau0_d), tau0 so that A = launch_adoption at launch
   revenue     market_d(t) x A_d(t) x share_d        (x defense demand multiplier for dual use)
   profit      revenue x margin - fixed_cost
@@ -92,23 +95,24 @@ class DriverColumns:
 
 
 class YearState(NamedTuple):
-    humanoid_units: jax.Array  # (), million units installed (cumulative)
+    """Carried from year to year: what exists because of earlier years."""
+
+    humanoid_units: jax.Array  # (), million humanoids installed (never uninstalled)
 
 
 def make_path_fn(params: ModelParams, cols: DriverColumns, dtype=jnp.float32):
-    """Return ``simulate_path(v) -> (scalars, yearly)`` for one path's driver vector ``v``.
+    """Return ``simulate_paths(values) -> (scalars, yearly)`` for a batch of paths.
 
-    ``v`` has shape (n_drivers,). ``scalars`` maps level -> {var: array}; ``yearly`` the same with
-    a leading year axis of length ``params.n_report_years``.
+    ``values`` has shape (B, n_drivers). One path is written for one driver vector and
+    ``vmap``-ed; strategy/area aggregation runs on the whole batch. ``scalars`` maps
+    level -> {var: (B, *entity)}; ``yearly`` the same with a year axis after the batch axis,
+    of length ``params.n_report_years``.
     """
     p = params
     m = p.macro
     c = m["couplings"]
     f = lambda x: jnp.asarray(x, dtype)  # noqa: E731
     years = f(p.years)
-    dom_strategy = f(p.domain_strategy)
-    dom_area = f(p.domain_area)
-    basis = f(p.report_basis)
     inv_cfg = m["investment"]
     dd = m["digital_deficit"]
     dfn = m["defense"]
@@ -177,109 +181,120 @@ def make_path_fn(params: ModelParams, cols: DriverColumns, dtype=jnp.float32):
             )
             return shortage_at(t, workers) * take_up
 
-        def step(state: YearState, inputs):
-            t, central, price, growth = inputs
-            adopt = bass_cdf(t - launch + tau0, bass_p, bass_q, jnp)  # (D,)
-            ratio = central + shifts * ramp(t)  # (3,) % of GDP
-            # dual-use demand: linear in the defense ratio relative to the report's path
-            demand_mult = 1.0 + c["defense_elasticity"] * f(p.w_defense) * (
-                jnp.mean(ratio) / jnp.mean(central) - 1.0
-            )
-            market_t = market * growth * demand_mult
-            revenue = market_t * adopt * share
-            profit = revenue * margin - f(p.fixed_cost)
-            w_t = investment_weights(
-                t, launch, p.start_year, inv_cfg["post_launch_years"],
-                inv_cfg["post_launch_decay"], jnp,
-            )
-            investment = inv_scale * w_t
-            fcf = profit - investment
-
-            impacts = imp_scale * jnp.minimum(adopt[imp_dom], IMPACT_CAP * f(p.impact_adoption_2040))
-            imp = dict(zip(p.impact_ids, impacts, strict=True))
-            unrestrained = (
-                dd["value_2024"]
-                * (1.0 + s["digital_deficit_growth"]) ** (t - 2024.0)
-                * jnp.exp(dd["agi_sensitivity"] * e_agi * jnp.clip((t - 2026.0) / 14.0, 0.0, 1.0))
-            )
-            workers = imp["workers_added"]
-            units = humanoid_units(t, workers)
-            gdp_jp = m["japan_gdp_2024"] * (
-                1.0 + s["gdp_growth"] + dfn["japan_inflation"]
-            ) ** (t - 2024.0)
-            growth_usd = (1.0 + dfn["nominal_gdp_growth_usd"]) ** (t - 2024.0)
-            spend = jnp.stack(
-                [
-                    ratio[0] / 100 * dfn["gdp_usd_2024"]["united_states"] * growth_usd * 1e3,
-                    ratio[1] / 100 * dfn["gdp_usd_2024"]["nato"] * growth_usd * 1e3,
-                    ratio[2] / 100 * gdp_jp / s["fx"] * 1e3,
-                    dfn["china_spend_2024_bn_usd"] * (1.0 + s["china_defense_growth"])
-                    ** (t - 2024.0),
-                ]
-            )
-            capex_global = dc_facility_capex(t, s["dc_twh_2030"], s["dc_twh_2035"], s["fx"], dc, jnp)
-            macro = {
-                **{IMPACT_VARS[k]: v for k, v in imp.items()},
-                "digital_deficit": unrestrained - imp["digital_deficit_restraint"],
-                "labour_shortage": shortage_at(t, workers),
-                "humanoid_demand": jnp.maximum(units - state.humanoid_units, 0.0) * price,
-                "existing_value_added": va0
-                * (1.0 + s["gdp_growth"] - p.existing_shrink * failed_fraction) ** (t - 2024.0),
-                "fiscal_effect": imp["social_security_savings"]
-                + tax * jnp.sum(jnp.maximum(profit, 0.0))
-                - public_share * jnp.sum(investment),
-                "defense_ratio": ratio,
-                "defense_spend": spend,
-                "dc_facility_capex": jnp.stack([capex_global, capex_global * s["dc_japan_share"]]),
-            }
-            domain = {"revenue": revenue, "operating_profit": profit, "investment": investment, "fcf": fcf}
-            return YearState(humanoid_units=units), (domain, macro)
-
-        t0 = years[0] - 1.0
-        workers0 = imp_scale[-1] * 0.0  # no anti-ageing workers before the horizon
-        init = YearState(humanoid_units=humanoid_units(t0, workers0))
-        _, (dom_y, macro_y) = jax.lax.scan(
-            step, init, (years, f(p.defense_central), f(p.humanoid_price), market_growth)
+        # ---- the year-by-year arithmetic, vectorised over years: t has shape (T, 1)
+        t = years[:, None]
+        adopt = bass_cdf(t - launch + tau0, bass_p, bass_q, jnp)  # (T, D)
+        central = f(p.defense_central)  # (T, 3)
+        ratio = central + shifts * ramp(years)[:, None]  # (T, 3) % of GDP
+        # dual-use demand: linear in the defense ratio relative to the report's path
+        rel_defense = (jnp.mean(ratio, axis=1) / jnp.mean(central, axis=1) - 1.0)[:, None]
+        demand_mult = 1.0 + c["defense_elasticity"] * f(p.w_defense) * rel_defense  # (T, D)
+        revenue = market * market_growth[:, None] * demand_mult * adopt * share
+        profit = revenue * margin - f(p.fixed_cost)
+        investment = inv_scale * investment_weights(
+            t, launch, p.start_year, inv_cfg["post_launch_years"], inv_cfg["post_launch_decay"], jnp
         )
-        return _outcomes(dom_y, macro_y, dom_strategy, dom_area, basis, p)
+        fcf = profit - investment
 
-    return simulate_path
+        impacts = imp_scale * jnp.minimum(adopt[:, imp_dom], IMPACT_CAP * f(p.impact_adoption_2040))
+        imp = {k: impacts[:, i] for i, k in enumerate(p.impact_ids)}  # each (T,)
+        since = years - 2024.0
+        unrestrained = (
+            dd["value_2024"]
+            * (1.0 + s["digital_deficit_growth"]) ** since
+            * jnp.exp(dd["agi_sensitivity"] * e_agi * jnp.clip((years - 2026.0) / 14.0, 0.0, 1.0))
+        )
+        workers = imp["workers_added"]
+        units = humanoid_units(years, workers)  # (T,) installed base wanted
+        gdp_jp = m["japan_gdp_2024"] * (1.0 + s["gdp_growth"] + dfn["japan_inflation"]) ** since
+        growth_usd = (1.0 + dfn["nominal_gdp_growth_usd"]) ** since
+        spend = jnp.stack(
+            [
+                ratio[:, 0] / 100 * dfn["gdp_usd_2024"]["united_states"] * growth_usd * 1e3,
+                ratio[:, 1] / 100 * dfn["gdp_usd_2024"]["nato"] * growth_usd * 1e3,
+                ratio[:, 2] / 100 * gdp_jp / s["fx"] * 1e3,
+                dfn["china_spend_2024_bn_usd"] * (1.0 + s["china_defense_growth"]) ** since,
+            ],
+            axis=1,
+        )  # (T, 4) bn USD
+        capex_global = dc_facility_capex(years, s["dc_twh_2030"], s["dc_twh_2035"], s["fx"], dc, jnp)
+
+        # ---- the stateful part of a year (lax.scan): the humanoid base installed so far
+        def step(state: YearState, wanted):
+            bought = jnp.maximum(wanted - state.humanoid_units, 0.0)
+            return YearState(humanoid_units=jnp.maximum(wanted, state.humanoid_units)), bought
+
+        workers0 = imp_scale[-1] * 0.0  # no anti-ageing workers before the horizon
+        init = YearState(humanoid_units=humanoid_units(years[0] - 1.0, workers0))
+        _, bought = jax.lax.scan(step, init, units)
+
+        macro_y = {
+            **{IMPACT_VARS[k]: v for k, v in imp.items()},
+            "digital_deficit": unrestrained - imp["digital_deficit_restraint"],
+            "labour_shortage": shortage_at(years, workers),
+            "humanoid_demand": bought * f(p.humanoid_price),
+            "existing_value_added": va0
+            * (1.0 + s["gdp_growth"] - p.existing_shrink * failed_fraction) ** since,
+            "fiscal_effect": imp["social_security_savings"]
+            + tax * jnp.sum(jnp.maximum(profit, 0.0), axis=1)
+            - public_share * jnp.sum(investment, axis=1),
+            "defense_ratio": ratio,
+            "defense_spend": spend,
+            "dc_facility_capex": jnp.stack([capex_global, capex_global * s["dc_japan_share"]], axis=1),
+        }
+        dom_y = {"revenue": revenue, "operating_profit": profit, "investment": investment, "fcf": fcf}
+        return dom_y, macro_y
+
+    def simulate_paths(values):
+        """Batch of paths: values (B, n_drivers) -> (scalars, yearly), leading axis B."""
+        dom_y, macro_y = jax.vmap(simulate_path)(values)
+        return outcomes(dom_y, macro_y, p)
+
+    return simulate_paths
 
 
-def _outcomes(dom_y, macro_y, dom_strategy, dom_area, basis, p: ModelParams):
-    """Per-path scalars and reported yearly trajectories from the scanned years.
+def _group_sum(x, membership: np.ndarray, mask: np.ndarray | None = None):
+    """Sum the last (domain) axis of ``x`` into groups; ``membership`` is a (D, G) 0/1 matrix.
 
-    dom_y: var -> (T, D); macro_y: var -> (T,) or (T, k).
+    Called on whole chunks (leading batch axes), so it is one large matrix product.
+    """
+    m = membership if mask is None else membership * np.asarray(mask, float)[:, None]
+    lead = x.shape[:-1]
+    out = x.reshape(-1, x.shape[-1]) @ jnp.asarray(m, x.dtype)
+    return out.reshape(lead + (m.shape[1],))
+
+
+def outcomes(dom_y, macro_y, p: ModelParams):
+    """Per-path scalars and reported yearly trajectories of a batch.
+
+    dom_y: var -> (B, T, D); macro_y: var -> (B, T) or (B, T, k).
     """
     i40 = p.index_2040
     upto = slice(0, i40 + 1)
     nrep = p.n_report_years
 
-    def level_scalars(y):  # y: var -> (T, E)
+    def level_scalars(y):  # y: var -> (B, T, E)
         return {
-            "revenue_2040": y["revenue"][i40],
-            "operating_profit_2040": y["operating_profit"][i40],
-            "investment_cum_2040": jnp.sum(y["investment"][upto], axis=0),
-            "fcf_cum_2040": jnp.sum(y["fcf"][upto], axis=0),
+            "revenue_2040": y["revenue"][:, i40],
+            "operating_profit_2040": y["operating_profit"][:, i40],
+            "investment_cum_2040": jnp.sum(y["investment"][:, upto], axis=1),
+            "fcf_cum_2040": jnp.sum(y["fcf"][:, upto], axis=1),
         }
 
-    strat_y = {k: v @ dom_strategy for k, v in dom_y.items()}
-    area_y = {k: v @ dom_area for k, v in dom_y.items()}
+    strat_y = {k: _group_sum(v, p.domain_strategy) for k, v in dom_y.items()}
+    area_y = {k: _group_sum(v, p.domain_area) for k, v in dom_y.items()}
     dom_s = level_scalars(dom_y)
     strat_s = level_scalars(strat_y)
-    strat_s["investment_cum_2040_report_basis"] = (dom_s["investment_cum_2040"] * basis) @ dom_strategy
-    strat_s["operating_profit_2040_report_basis"] = (dom_s["operating_profit_2040"] * basis) @ dom_strategy
-    macro_s = {f"{k}_2040": v[i40] for k, v in macro_y.items()}
-    macro_s["humanoid_demand_cum"] = jnp.sum(macro_y["humanoid_demand"][:nrep])
-    macro_s["investment_total_cum_2040"] = jnp.sum(dom_s["investment_cum_2040"] * basis)
-    macro_s["fiscal_effect_cum_2040"] = jnp.sum(macro_y["fiscal_effect"][upto])
-    scalars = {
-        "domain": dom_s,
-        "strategy": strat_s,
-        "area": level_scalars(area_y),
-        "macro": macro_s,
-    }
-    cut = lambda d: {k: v[:nrep] for k, v in d.items()}  # noqa: E731
+    for var in ("investment_cum_2040", "operating_profit_2040"):
+        strat_s[f"{var}_report_basis"] = _group_sum(dom_s[var], p.domain_strategy, p.report_basis)
+    macro_s = {f"{k}_2040": v[:, i40] for k, v in macro_y.items()}
+    macro_s["humanoid_demand_cum"] = jnp.sum(macro_y["humanoid_demand"][:, :nrep], axis=1)
+    macro_s["investment_total_cum_2040"] = jnp.sum(
+        dom_s["investment_cum_2040"][:, np.flatnonzero(p.report_basis)], axis=1
+    )
+    macro_s["fiscal_effect_cum_2040"] = jnp.sum(macro_y["fiscal_effect"][:, upto], axis=1)
+    scalars = {"domain": dom_s, "strategy": strat_s, "area": level_scalars(area_y), "macro": macro_s}
+    cut = lambda d: {k: v[:, :nrep] for k, v in d.items()}  # noqa: E731
     yearly = {
         "domain_yearly": cut(dom_y),
         "strategy_yearly": cut(strat_y),

@@ -59,11 +59,26 @@ class RawResult:
     devices: list = field(default_factory=list)
 
 
+CHUNK_OVERHEAD_PATHS = 2048  # per-chunk fixed cost, in path-equivalents, for choosing the chunk
+
+
 def _layout(cfg: Config):
+    """(draws per chain, chunk size): the power of two <= engine.chunk_size (and >= 1024 unless
+    the run is smaller) that minimises padded paths plus per-chunk overhead. A function of
+    (n_paths, chunk_size) only, so it is part of the reproducibility key."""
     e = cfg.engine
     per_chain = e.n_paths // e.chains
-    chunk = min(e.chunk_size, 1 << max(0, (e.n_paths - 1).bit_length()))
-    return per_chain, chunk
+    best, best_cost = None, None
+    size = e.chunk_size
+    while size >= 1:
+        n_chunks = -(-e.n_paths // size)
+        cost = n_chunks * (size + CHUNK_OVERHEAD_PATHS)
+        if best_cost is None or cost < best_cost:
+            best, best_cost = size, cost
+        if size <= 1024 or size < e.n_paths // 64:
+            break
+        size //= 2
+    return per_chain, min(best, 1 << max(0, (e.n_paths - 1).bit_length()))
 
 
 def _mesh_devices(cfg: Config, chunk: int):
@@ -130,7 +145,10 @@ def simulate_raw(
         else:
             u = supplied.astype(dtype)
         values = table.values(u, apply_copula=apply_copula)
-        scalars, yearly = jax.vmap(path_fn)(values)
+        scalars, yearly = path_fn(values)
+        # keep policy success as the 0/1 outcome the path saw, not the uniform behind it
+        ps = jnp.asarray(cols.policy_success)
+        values = values.at[:, ps].set((values[:, ps] < jnp.asarray(params.success_prob, dtype)).astype(dtype))
         outputs = {**scalars, **yearly}
         stats = tree_chunk_stats(outputs, mask, edges, bins)
         finite = jax.tree_util.tree_map(
@@ -177,24 +195,31 @@ def simulate_raw(
     t_compile = time.perf_counter()
     c0 = chunk_inputs(0)
     dummy_edges = _dummy_edges(path_fn, len(table.names), dtype)
-    scal0, _, traj0, _, _ = run_chunk(*c0[:4], dummy_edges, c0[4])
+    t_trace = time.perf_counter()
+    scal0, _, traj0, _, _ = jax.block_until_ready(run_chunk(*c0[:4], dummy_edges, c0[4]))
     compile_time = time.perf_counter() - t_compile
+    log.debug("shape trace %.2f s, compile + pilot chunk %.2f s", t_trace - t_compile, compile_time)
     real0 = c0[5][2]
-    pilot_scal = jax.tree_util.tree_map(lambda x: np.asarray(x)[real0][:65536], scal0)
+    pilot_scal = jax.tree_util.tree_map(lambda x: np.asarray(x)[real0][:PILOT_ROWS * 4], scal0)
     n_pilot = len(c0[5][3])
     pilot_traj = jax.tree_util.tree_map(lambda x: np.asarray(x)[:n_pilot], traj0)
     edges = jax.tree_util.tree_map(
         lambda x: tuple(jnp.asarray(a, dtype) for a in pilot_edges(x)), {**pilot_scal, **pilot_traj}
     )
 
+    log.debug("pilot edges %.2f s", time.perf_counter() - t_compile - compile_time)
     kept_s = None
     kept_d = np.zeros((e.chains, keep_draws, table.n_drivers), np.float64)
     kept_t = None
     stats = None
     progress = _progress(cfg, n_chunks)
+    device_time = host_time = 0.0
     for i in range(n_chunks):
         ch, dr, mk, tr, sup, (chain, draw, real, sel) = chunk_inputs(i) if i else c0
-        scal, values, traj, part, finite = run_chunk(ch, dr, mk, tr, edges, sup)
+        t_dev = time.perf_counter()
+        scal, values, traj, part, finite = jax.block_until_ready(run_chunk(ch, dr, mk, tr, edges, sup))
+        t_host = time.perf_counter()
+        device_time += t_host - t_dev
         _raise_nonfinite(finite, i * chunk)
         part_host = jax.tree_util.tree_map(
             lambda p, eg: from_chunk(p, np.asarray(eg[0]), np.asarray(eg[1])),
@@ -231,8 +256,10 @@ def simulate_raw(
                 jax.tree_util.tree_leaves(kept_t), jax.tree_util.tree_leaves(traj), strict=True
             ):
                 leaf_all[chain[g_rows], draw[g_rows]] = np.asarray(leaf)[rows_i]
+        host_time += time.perf_counter() - t_host
         progress(i)
     progress(None)
+    log.debug("device %.2f s, host %.2f s over %d chunks", device_time, host_time, n_chunks)
     wall = time.perf_counter() - start
     log.info(
         "simulated %d paths in %.1f s (%.0f paths/s, compile %.1f s) on %s",
@@ -253,9 +280,9 @@ def simulate_raw(
 
 def _dummy_edges(path_fn, n_drivers, dtype):
     """(lo, hi) = (0, 1) for every output leaf, shaped by tracing one path."""
-    scal, yearly = jax.eval_shape(path_fn, jax.ShapeDtypeStruct((n_drivers,), dtype))
+    scal, yearly = jax.eval_shape(path_fn, jax.ShapeDtypeStruct((1, n_drivers), dtype))
     return jax.tree_util.tree_map(
-        lambda s: (jnp.zeros(s.shape, dtype), jnp.ones(s.shape, dtype)), {**scal, **yearly}
+        lambda s: (jnp.zeros(s.shape[1:], dtype), jnp.ones(s.shape[1:], dtype)), {**scal, **yearly}
     )
 
 

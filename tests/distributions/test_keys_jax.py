@@ -35,8 +35,8 @@ def test_adding_a_driver_does_not_change_others():
     np.testing.assert_array_equal(a[:, 0], b[:, 2])
     np.testing.assert_array_equal(a[:, 1], b[:, 1])
     k = path_keys(root_key(1), 5, 1)[0]
-    u = jax.random.uniform(driver_key(k, "y"), (), minval=jnp.finfo(jnp.float32).tiny)
-    assert float(u) == a[5, 1]
+    bits = np.asarray(jax.random.key_data(driver_key(k, "y")))
+    assert float((int(bits[0]) >> 9) + 0.5) * 2.0**-23 == a[5, 1]
 
 
 def test_driver_uniforms_are_uniform():
@@ -97,3 +97,17 @@ def test_validation_skipped_for_tracers_and_raises_for_concrete():
     # traced: constructing inside jit with a (later negative) parameter does not raise
     out = jax.jit(lambda s: D.Normal(0.0, s).icdf(0.5))(-1.0)
     assert float(out) == 0.0
+
+
+def test_driver_uniforms_are_uniform_and_open():
+    import numpy as np
+    from scipy import stats
+
+    from distributions.keys import driver_uniforms, path_keys, root_key
+
+    u = np.asarray(driver_uniforms(path_keys(root_key(3), 0, 50_000), ["a", "b", "c"]))
+    assert u.min() > 0.0 and u.max() < 1.0
+    for j in range(3):
+        assert stats.kstest(u[:, j], "uniform").pvalue > 1e-3
+    # columns are independent of each other
+    assert abs(stats.spearmanr(u[:, 0], u[:, 1]).statistic) < 0.02
