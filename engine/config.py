@@ -458,6 +458,7 @@ MACRO_KEYS = (
     "humanoids",
     "existing_industries",
     "fiscal",
+    "calibration",
 )
 IMPACTS = (
     "social_security_savings",
@@ -490,6 +491,21 @@ def _check_macro(macro: Mapping, domains, strategies) -> None:
             raise ConfigError(
                 f"macro.impacts.{name}.strategy: unknown strategy {imp.get('strategy')!r}"
             )
+    cal = _mapping(macro["calibration"], "macro.calibration")
+    _check_keys(
+        cal, ("market_scale", "investment_scale", "impact_scale", "humanoid_take_up_scale"),
+        "macro.calibration",
+    )
+    for key, names in (
+        ("market_scale", strategies),
+        ("investment_scale", strategies),
+        ("impact_scale", IMPACTS),
+    ):
+        scales = _mapping(cal.get(key, {}), f"macro.calibration.{key}")
+        _check_keys(scales, list(names), f"macro.calibration.{key}")
+        for name, v in scales.items():
+            if not isinstance(v, (int, float)) or v <= 0:
+                raise ConfigError(f"macro.calibration.{key}.{name}: must be positive, got {v!r}")
     _check_numbers(macro, "macro")
 
 

@@ -60,7 +60,7 @@ IMPACT_VARS = {  # impact id -> macro variable (all identical except the deficit
     "autonomous_driving_market": "autonomous_driving_market",
     "workers_added": "workers_added",
 }
-IMPACT_CAP = 2.0  # an impact grows with adoption beyond its 2040 nominal, at most to 2x the figure
+IMPACT_CAP = 2.0  # an impact grows with adoption, at most to 2x the report's figure (x its factor)
 
 
 @dataclass(frozen=True)
@@ -155,12 +155,9 @@ def make_path_fn(params: ModelParams, cols: DriverColumns, dtype=jnp.float32):
 
         imp_dom = p.impact_domain
         imp_success = success[p.impact_strategy]
-        imp_scale = (
-            f(p.impact_value_2040)
-            * impact_factor
-            * jnp.where(imp_success > 0, 1.0, f(p.impact_failure))
-            / f(p.impact_adoption_2040)
-        )  # (I,)
+        imp_mult = impact_factor * jnp.where(imp_success > 0, 1.0, f(p.impact_failure))  # (I,)
+        imp_scale = f(p.impact_value_2040) * imp_mult / f(p.impact_adoption_2040)
+        imp_cap = IMPACT_CAP * f(p.impact_report_value) * imp_mult
 
         ramp = lambda t: jnp.clip((t - 2025.0) / 15.0, 0.0, 1.0)  # noqa: E731
         shifts = jnp.stack(
@@ -176,7 +173,7 @@ def make_path_fn(params: ModelParams, cols: DriverColumns, dtype=jnp.float32):
             return jnp.maximum(demand - supply - workers, 0.0)
 
         def humanoid_units(t, workers):
-            take_up = hum["max_take_up"] * bass_cdf(
+            take_up = hum["max_take_up"] * m["calibration"]["humanoid_take_up_scale"] * bass_cdf(
                 t - h_launch + tau0_h, hum["bass_p"], hum["bass_q"], jnp
             )
             return shortage_at(t, workers) * take_up
@@ -196,7 +193,7 @@ def make_path_fn(params: ModelParams, cols: DriverColumns, dtype=jnp.float32):
         )
         fcf = profit - investment
 
-        impacts = imp_scale * jnp.minimum(adopt[:, imp_dom], IMPACT_CAP * f(p.impact_adoption_2040))
+        impacts = jnp.minimum(imp_scale * adopt[:, imp_dom], imp_cap)  # (T, I)
         imp = {k: impacts[:, i] for i, k in enumerate(p.impact_ids)}  # each (T,)
         since = years - 2024.0
         unrestrained = (

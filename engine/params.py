@@ -153,6 +153,7 @@ class ModelParams:
     impact_value_2040: np.ndarray  # (I,)
     impact_failure: np.ndarray  # (I,)
     impact_adoption_2040: np.ndarray  # (I,) nominal adoption of the impact's domain in 2040
+    impact_report_value: np.ndarray  # (I,) the report's figure (before calibration scales)
     defense_central: np.ndarray  # (T, 3) % of GDP, US / NATO / Japan
     humanoid_price: np.ndarray  # (T,) million JPY per unit
     start_year: float
@@ -184,13 +185,16 @@ def build_params(cfg: Config) -> ModelParams:
     )
 
     launch = col("launch_year")
+    cal = m["calibration"]
+    market_scale = np.array([cal["market_scale"].get(cfg.strategy_of(d), 1.0) for d in dom_ids])
     inv = m["investment"]
     grid = e.start_year + np.arange(INVESTMENT_GRID_YEARS, dtype=np.float64)[:, None]
     w = investment_weights(
         grid, launch[None, :], e.start_year, inv["post_launch_years"], inv["post_launch_decay"]
     )
     frac_2040 = w[grid[:, 0] <= 2040].sum(0) / w.sum(0)
-    investment_total = col("investment_2040") / frac_2040
+    inv_scale = np.array([cal["investment_scale"].get(cfg.strategy_of(d), 1.0) for d in dom_ids])
+    investment_total = col("investment_2040") * inv_scale / frac_2040
 
     impacts = m["impacts"]
     impact_domain = np.array([dom_ids.index(impacts[i]["domain"]) for i in IMPACTS])
@@ -225,7 +229,7 @@ def build_params(cfg: Config) -> ModelParams:
         launch_year=launch,
         bass_p=col("bass_p"),
         bass_q=col("bass_q"),
-        market_2040=col("market_2040"),
+        market_2040=col("market_2040") * market_scale,
         japan_share=col("japan_share"),
         margin=col("margin"),
         fixed_cost=col("fixed_cost"),
@@ -242,9 +246,12 @@ def build_params(cfg: Config) -> ModelParams:
         impact_ids=IMPACTS,
         impact_domain=impact_domain,
         impact_strategy=np.array([strat_ids.index(impacts[i]["strategy"]) for i in IMPACTS]),
-        impact_value_2040=np.array([float(impacts[i]["value_2040"]) for i in IMPACTS]),
+        impact_value_2040=np.array(
+            [float(impacts[i]["value_2040"]) * cal["impact_scale"].get(i, 1.0) for i in IMPACTS]
+        ),
         impact_failure=np.array([float(impacts[i]["failure_factor"]) for i in IMPACTS]),
         impact_adoption_2040=a2040,
+        impact_report_value=np.array([float(impacts[i]["value_2040"]) for i in IMPACTS]),
         defense_central=defense_central,
         humanoid_price=humanoid_price,
         start_year=float(e.start_year),

@@ -29,6 +29,9 @@ def fixed_overrides():
     out.append("drivers.domain_defaults.launch_delay={dist: pointmass, value: 0.0}")
     out.append("drivers.strategy_defaults.policy_delay={dist: pointmass, value: 0.0}")
     out.append("drivers.impact_defaults.impact_factor={dist: pointmass, value: 1.0}")
+    # the nominal path, without the calibration scales fitted for the median path
+    out.append("macro.calibration={market_scale: {}, investment_scale: {}, impact_scale: {}, "
+               "humanoid_take_up_scale: 1.0}")
     return out
 
 
