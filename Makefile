@@ -16,7 +16,7 @@ done; exit 1
 endef
 export find_python
 
-.PHONY: run test bench lint format clean calibrate golden
+.PHONY: run test bench lint format clean calibrate golden docs fit
 
 $(VENV)/.created:
 	@py=$$(bash -c "$$find_python") || { \
@@ -49,6 +49,17 @@ bench: $(VENV)/.installed-dev
 
 calibrate: $(VENV)/.installed
 	$(VENV)/bin/jp2040 mode=calibrate
+
+# Regenerate docs/model.md (and docs/calibration.csv from a 40k-path calibration run, seed 1)
+docs: $(VENV)/.installed
+	rm -rf outputs/docs-calibration
+	$(VENV)/bin/jp2040 mode=calibrate engine.n_paths=40000 engine.seed=1 hydra.run.dir=outputs/docs-calibration || true
+	cp outputs/docs-calibration/calibration.csv docs/calibration.csv
+	$(VPY) -m engine.docs
+
+# Refit the calibration scales (prints the macro.calibration block for configs/macro/default.yaml)
+fit: $(VENV)/.installed
+	$(VPY) -m engine.fit 40000
 
 golden: $(VENV)/.installed-dev
 	$(VPY) -m tests.golden --write

@@ -80,7 +80,9 @@ def write_run(result, run_dir: Path):
     paths = [
         write_netcdf_atomic(dt, run_dir / "results.nc"),
         write_csv_atomic(summary, run_dir / "summary.csv"),
-        write_text_atomic(json.dumps(result.manifest, indent=2, default=str), run_dir / "manifest.json"),
+        write_text_atomic(
+            json.dumps(result.manifest, indent=2, default=str), run_dir / "manifest.json"
+        ),
     ]
     return paths, dt
 
@@ -135,8 +137,9 @@ def run_job(cfg: Config, run_dir: Path, overrides=()) -> int:
 
     result = simulate(cfg, overrides=overrides)
     written, dt = write_run(result, run_dir)
-    written += write_explanation(run_dir, dt, cfg.engine.n_paths, cfg.report.sensitivity,
-                                 cfg.report.formats)
+    written += write_explanation(
+        run_dir, dt, cfg.engine.n_paths, cfg.report.sensitivity, cfg.report.formats
+    )
     written += write_reports(run_dir, dt, cfg)
     log.info("wrote %s", ", ".join(str(p) for p in written))
     if cfg.report.headline:

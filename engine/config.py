@@ -303,15 +303,15 @@ def _check_engine(e: EngineConfig) -> None:
     if not 2030 <= e.end_year <= 2050:
         raise ConfigError(f"engine.end_year: must be in 2030..2050, got {e.end_year}")
     if not 2024 <= e.start_year < e.end_year:
-        raise ConfigError(
-            f"engine.start_year: must be in 2024..end_year-1, got {e.start_year}"
-        )
+        raise ConfigError(f"engine.start_year: must be in 2024..end_year-1, got {e.start_year}")
     if e.device not in ("auto", "cpu", "gpu"):
         raise ConfigError(f"engine.device: unknown device {e.device!r} (valid: auto, cpu, gpu)")
     if e.dtype not in ("float32", "float64"):
         raise ConfigError(f"engine.dtype: unknown dtype {e.dtype!r} (valid: float32, float64)")
     if isinstance(e.host_devices, str) and e.host_devices != "auto":
-        raise ConfigError(f"engine.host_devices: expected auto or an integer, got {e.host_devices!r}")
+        raise ConfigError(
+            f"engine.host_devices: expected auto or an integer, got {e.host_devices!r}"
+        )
     if isinstance(e.host_devices, int) and e.host_devices < 1:
         raise ConfigError(f"engine.host_devices: must be at least 1, got {e.host_devices}")
     for name in ("keep_paths", "keep_trajectories"):
@@ -484,16 +484,15 @@ def _check_macro(macro: Mapping, domains, strategies) -> None:
             raise ConfigError(f"macro.impacts.{name}: missing")
         imp = impacts[name]
         if imp.get("domain") not in domains:
-            raise ConfigError(
-                f"macro.impacts.{name}.domain: unknown domain {imp.get('domain')!r}"
-            )
+            raise ConfigError(f"macro.impacts.{name}.domain: unknown domain {imp.get('domain')!r}")
         if imp.get("strategy") not in strategies:
             raise ConfigError(
                 f"macro.impacts.{name}.strategy: unknown strategy {imp.get('strategy')!r}"
             )
     cal = _mapping(macro["calibration"], "macro.calibration")
     _check_keys(
-        cal, ("market_scale", "investment_scale", "impact_scale", "humanoid_take_up_scale"),
+        cal,
+        ("market_scale", "investment_scale", "impact_scale", "humanoid_take_up_scale"),
         "macro.calibration",
     )
     for key, names in (

@@ -121,12 +121,20 @@ def build_driver_table(cfg: Config) -> DriverTable:
                 )
     for s in cfg.strategies:
         entries.append(
-            (f"policy_delay.{s}", d["strategy_defaults"]["policy_delay"], "drivers.strategy_defaults.policy_delay")
+            (
+                f"policy_delay.{s}",
+                d["strategy_defaults"]["policy_delay"],
+                "drivers.strategy_defaults.policy_delay",
+            )
         )
         entries.append((f"policy_success.{s}", None, f"scenario.policy_success_prob.{s}"))
     for imp in IMPACTS:
         entries.append(
-            (f"impact_factor.{imp}", d["impact_defaults"]["impact_factor"], "drivers.impact_defaults.impact_factor")
+            (
+                f"impact_factor.{imp}",
+                d["impact_defaults"]["impact_factor"],
+                "drivers.impact_defaults.impact_factor",
+            )
         )
 
     names = tuple(e[0] for e in entries)

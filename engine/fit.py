@@ -19,8 +19,15 @@ from engine.calibration import load_targets
 
 def fit(n_paths: int = 40_000, iterations: int = 2) -> dict:
     targets = load_targets()
-    cfg = compose(["scenario=capture", f"engine.n_paths={n_paths}", "engine.progress=false",
-                   "engine.keep_trajectories=0", "report.sensitivity=false"])
+    cfg = compose(
+        [
+            "scenario=capture",
+            f"engine.n_paths={n_paths}",
+            "engine.progress=false",
+            "engine.keep_trajectories=0",
+            "report.sensitivity=false",
+        ]
+    )
     raw = cfg.raw
     cal = raw["macro"]["calibration"]
     for _ in range(iterations):

@@ -8,8 +8,21 @@ import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
-PACKAGES = ("jp2040", "jax", "jaxlib", "numpy", "pandas", "arviz", "arviz-stats", "xarray",
-            "hydra-core", "omegaconf", "netCDF4", "matplotlib", "scipy")
+PACKAGES = (
+    "jp2040",
+    "jax",
+    "jaxlib",
+    "numpy",
+    "pandas",
+    "arviz",
+    "arviz-stats",
+    "xarray",
+    "hydra-core",
+    "omegaconf",
+    "netCDF4",
+    "matplotlib",
+    "scipy",
+)
 
 
 def package_versions() -> dict[str, str]:
@@ -26,10 +39,21 @@ def git_revision(root: Path | None = None) -> str:
     """The source tree's commit (with ``-dirty`` when modified), or ``unknown``."""
     root = root or Path(__file__).resolve().parent.parent
     try:
-        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
-                             text=True, timeout=5, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               capture_output=True, text=True, timeout=5).stdout.strip()
+        rev = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
         return rev + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"

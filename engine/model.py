@@ -3,15 +3,21 @@
 Written for one path and ``vmap``-ed over many (equinox style). Shapes in comments are for one
 path: D domains, S strategies, A areas, I impacts, T simulated years. Money in tn JPY.
 
-A year is ``adopt -> earn -> invest -> macro``; everything that is a closed form of the year is
-computed for all years at once (shape (T, ...): one fused XLA loop instead of T small ones, ~2x
-faster on CPU), and ``lax.scan`` carries what depends on earlier years (the installed humanoid
-base: units bought in a year = growth of the installed base, never negative).
+A year is ``adopt -> earn -> invest -> macro``:
   adoption    A_d(t) = Bass F(t - launch_d + tau0_d), tau0 so that A = launch_adoption at launch
   revenue     market_d(t) x A_d(t) x share_d        (x defense demand multiplier for dual use)
   profit      revenue x margin - fixed_cost
   investment  total_d x overrun_d x w_d(t) / sum_t w_d(t)   (ramp up to launch, decay after)
   fcf         profit - investment
+  impacts     value_2040 x factor x A_d(t) / A_d,nominal(2040), capped at 2x the report figure
+  labour      shortage = max(0, L0 (1+g)^(t-2024) - L0 (1+s)^(t-2024) - workers added)
+  humanoids   installed base = shortage x take-up(t) (Bass); demand = units bought x price(t)
+  fiscal      social-security savings + tax x positive profits - public share x investment
+
+Everything that is a closed form of the year is computed for all years at once (shape (T, ...):
+one fused XLA loop instead of T small ones, ~2x faster on CPU); ``lax.scan`` carries what
+depends on earlier years (the installed humanoid base: units bought in a year are the growth of
+the installed base, never negative).
 """
 
 from __future__ import annotations
@@ -49,7 +55,11 @@ MACRO_VARS = (
     "existing_value_added",
     "fiscal_effect",
 )
-MACRO_VECTOR_VARS = {"defense_ratio": "country", "defense_spend": "country", "dc_facility_capex": "region"}
+MACRO_VECTOR_VARS = {
+    "defense_ratio": "country",
+    "defense_spend": "country",
+    "dc_facility_capex": "region",
+}
 IMPACT_VARS = {  # impact id -> macro variable (all identical except the deficit restraint)
     "social_security_savings": "social_security_savings",
     "import_substitution": "import_substitution",
@@ -173,8 +183,10 @@ def make_path_fn(params: ModelParams, cols: DriverColumns, dtype=jnp.float32):
             return jnp.maximum(demand - supply - workers, 0.0)
 
         def humanoid_units(t, workers):
-            take_up = hum["max_take_up"] * m["calibration"]["humanoid_take_up_scale"] * bass_cdf(
-                t - h_launch + tau0_h, hum["bass_p"], hum["bass_q"], jnp
+            take_up = (
+                hum["max_take_up"]
+                * m["calibration"]["humanoid_take_up_scale"]
+                * bass_cdf(t - h_launch + tau0_h, hum["bass_p"], hum["bass_q"], jnp)
             )
             return shortage_at(t, workers) * take_up
 
@@ -214,7 +226,9 @@ def make_path_fn(params: ModelParams, cols: DriverColumns, dtype=jnp.float32):
             ],
             axis=1,
         )  # (T, 4) bn USD
-        capex_global = dc_facility_capex(years, s["dc_twh_2030"], s["dc_twh_2035"], s["fx"], dc, jnp)
+        capex_global = dc_facility_capex(
+            years, s["dc_twh_2030"], s["dc_twh_2035"], s["fx"], dc, jnp
+        )
 
         # ---- the stateful part of a year (lax.scan): the humanoid base installed so far
         def step(state: YearState, wanted):
@@ -237,9 +251,16 @@ def make_path_fn(params: ModelParams, cols: DriverColumns, dtype=jnp.float32):
             - public_share * jnp.sum(investment, axis=1),
             "defense_ratio": ratio,
             "defense_spend": spend,
-            "dc_facility_capex": jnp.stack([capex_global, capex_global * s["dc_japan_share"]], axis=1),
+            "dc_facility_capex": jnp.stack(
+                [capex_global, capex_global * s["dc_japan_share"]], axis=1
+            ),
         }
-        dom_y = {"revenue": revenue, "operating_profit": profit, "investment": investment, "fcf": fcf}
+        dom_y = {
+            "revenue": revenue,
+            "operating_profit": profit,
+            "investment": investment,
+            "fcf": fcf,
+        }
         return dom_y, macro_y
 
     def simulate_paths(values):
@@ -290,7 +311,12 @@ def outcomes(dom_y, macro_y, p: ModelParams):
         dom_s["investment_cum_2040"][:, np.flatnonzero(p.report_basis)], axis=1
     )
     macro_s["fiscal_effect_cum_2040"] = jnp.sum(macro_y["fiscal_effect"][:, upto], axis=1)
-    scalars = {"domain": dom_s, "strategy": strat_s, "area": level_scalars(area_y), "macro": macro_s}
+    scalars = {
+        "domain": dom_s,
+        "strategy": strat_s,
+        "area": level_scalars(area_y),
+        "macro": macro_s,
+    }
     cut = lambda d: {k: v[:, :nrep] for k, v in d.items()}  # noqa: E731
     yearly = {
         "domain_yearly": cut(dom_y),

@@ -65,7 +65,9 @@ def investment_weight_total(launch_year, start_year, post_years, decay, xp=np):
     ramp = n1 * (n1 + 1.0) / 2.0
     first = xp.floor(launch) + 1.0
     m = xp.floor(launch + post_years) - xp.floor(launch)
-    tail = (launch - start_year + 1.0) * decay ** (first - launch) * (1.0 - decay**m) / (1.0 - decay)
+    tail = (
+        (launch - start_year + 1.0) * decay ** (first - launch) * (1.0 - decay**m) / (1.0 - decay)
+    )
     return ramp + tail
 
 
@@ -109,7 +111,9 @@ def dc_facility_capex(year, twh_2030, twh_2035, fx, dc: dict, xp=np):
     """
     per_watt = 1e12 / (8760.0 * dc["load_factor"] * dc["utilisation"])
     t24 = dc["twh_2024"]
-    added = (dc_twh(year, t24, twh_2030, twh_2035, xp) - dc_twh(year - 1, t24, twh_2030, twh_2035, xp))
+    added = dc_twh(year, t24, twh_2030, twh_2035, xp) - dc_twh(
+        year - 1, t24, twh_2030, twh_2035, xp
+    )
     watts = xp.maximum(added, 0.0) * per_watt
     return watts * dc["capex_usd_per_w"] * dc["facility_share"] * fx / 1e12
 
@@ -199,7 +203,10 @@ def build_params(cfg: Config) -> ModelParams:
     impacts = m["impacts"]
     impact_domain = np.array([dom_ids.index(impacts[i]["domain"]) for i in IMPACTS])
     a2040 = adoption(
-        2040.0, launch[impact_domain], col("bass_p")[impact_domain], col("bass_q")[impact_domain],
+        2040.0,
+        launch[impact_domain],
+        col("bass_p")[impact_domain],
+        col("bass_q")[impact_domain],
         e.launch_adoption,
     )
 

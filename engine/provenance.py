@@ -17,7 +17,11 @@ SPEC_META = ("source", "ref", "why")
 
 def _leaves(node, path):
     if isinstance(node, Mapping):
-        if node and all(isinstance(v, (int, float, str)) for v in node.values()) and "source" in node:
+        if (
+            node
+            and all(isinstance(v, (int, float, str)) for v in node.values())
+            and "source" in node
+        ):
             yield path, {k: v for k, v in node.items() if k not in SPEC_META}, node
             return
         for k, v in node.items():
@@ -46,8 +50,14 @@ def provenance_table(cfg: Config) -> pd.DataFrame:
     for name, spec in cfg.drivers.items():
         if name == "correlation":
             for i, e in enumerate(spec.get("entries") or []):
-                rows.append((f"drivers.correlation.entries[{i}]", f"{e['pair']} rho={e['rho']}",
-                             e.get("source", "MISSING"), e.get("why", "")))
+                rows.append(
+                    (
+                        f"drivers.correlation.entries[{i}]",
+                        f"{e['pair']} rho={e['rho']}",
+                        e.get("source", "MISSING"),
+                        e.get("why", ""),
+                    )
+                )
             continue
         specs = spec.items() if name.endswith("_defaults") else [(name, spec)]
         for sub, s in specs:

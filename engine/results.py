@@ -129,7 +129,9 @@ class SimulationResult:
                     coords[ent[0]] = list(ent[1])
             if yearly:
                 coords["year"] = self.years
-            ds = az.from_dict({"posterior": data}, dims=dims, coords=coords)["posterior"].to_dataset()
+            ds = az.from_dict({"posterior": data}, dims=dims, coords=coords)[
+                "posterior"
+            ].to_dataset()
             for var in data:
                 ds[var].attrs.update(units=units_of(var), bad_side=bad_side(var))
             trees[level] = ds
@@ -165,12 +167,12 @@ class SimulationResult:
                     q = np.quantile(flat, [0.05, 0.5, 0.95], axis=0)
                 else:
                     q = np.stack([st.quantile(x) for x in (0.05, 0.5, 0.95)])
-                ess, rhat = _diagnostics(kept, DIAGNOSTIC_DRAWS_YEARLY if yearly else DIAGNOSTIC_DRAWS)
+                ess, rhat = _diagnostics(
+                    kept, DIAGNOSTIC_DRAWS_YEARLY if yearly else DIAGNOSTIC_DRAWS
+                )
                 if ess is not None:
                     ess = ess * n_paths  # relative ESS of the subset, scaled to all paths
-                frames.append(
-                    _rows(self, group, var, st, q, ess, rhat, yearly)
-                )
+                frames.append(_rows(self, group, var, st, q, ess, rhat, yearly))
         out = pd.concat(frames, ignore_index=True)
         out["year"] = out["year"].astype("Int64")
         return out
@@ -186,7 +188,9 @@ def _diagnostics(kept, max_draws):
     x = np.asarray(kept[:, :max_draws], np.float64)
     x = np.moveaxis(x, (0, 1), (-2, -1))
     ess = array_stats.ess(x, method="bulk", relative=True, chain_axis=-2, draw_axis=-1)
-    rhat = array_stats.rhat(x, method="rank", chain_axis=-2, draw_axis=-1) if x.shape[-2] > 1 else None
+    rhat = (
+        array_stats.rhat(x, method="rank", chain_axis=-2, draw_axis=-1) if x.shape[-2] > 1 else None
+    )
     return np.asarray(ess), (np.asarray(rhat) if rhat is not None else None)
 
 
@@ -216,6 +220,18 @@ def _rows(res: SimulationResult, group, var, st, q, ess, rhat, yearly) -> pd.Dat
                 np.nan if rhat is None else float(np.asarray(rhat)[i]),
             )
         )
-    cols = ["group", "variable", "entity", "year", "mean", "sd", "p05", "p50", "p95", "mcse_mean",
-            "ess_bulk", "r_hat"]
+    cols = [
+        "group",
+        "variable",
+        "entity",
+        "year",
+        "mean",
+        "sd",
+        "p05",
+        "p50",
+        "p95",
+        "mcse_mean",
+        "ess_bulk",
+        "r_hat",
+    ]
     return pd.DataFrame(rows, columns=cols)

@@ -148,12 +148,12 @@ def simulate_raw(
         scalars, yearly = path_fn(values)
         # keep policy success as the 0/1 outcome the path saw, not the uniform behind it
         ps = jnp.asarray(cols.policy_success)
-        values = values.at[:, ps].set((values[:, ps] < jnp.asarray(params.success_prob, dtype)).astype(dtype))
+        values = values.at[:, ps].set(
+            (values[:, ps] < jnp.asarray(params.success_prob, dtype)).astype(dtype)
+        )
         outputs = {**scalars, **yearly}
         stats = tree_chunk_stats(outputs, mask, edges, bins)
-        finite = jax.tree_util.tree_map(
-            lambda x: _first_nonfinite(x, mask), outputs
-        )
+        finite = jax.tree_util.tree_map(lambda x: _first_nonfinite(x, mask), outputs)
         traj = jax.tree_util.tree_map(lambda x: x[traj_rows], yearly)
         return scalars, values, traj, stats, finite
 
@@ -200,7 +200,7 @@ def simulate_raw(
     compile_time = time.perf_counter() - t_compile
     log.debug("shape trace %.2f s, compile + pilot chunk %.2f s", t_trace - t_compile, compile_time)
     real0 = c0[5][2]
-    pilot_scal = jax.tree_util.tree_map(lambda x: np.asarray(x)[real0][:PILOT_ROWS * 4], scal0)
+    pilot_scal = jax.tree_util.tree_map(lambda x: np.asarray(x)[real0][: PILOT_ROWS * 4], scal0)
     n_pilot = len(c0[5][3])
     pilot_traj = jax.tree_util.tree_map(lambda x: np.asarray(x)[:n_pilot], traj0)
     edges = jax.tree_util.tree_map(
@@ -217,7 +217,9 @@ def simulate_raw(
     for i in range(n_chunks):
         ch, dr, mk, tr, sup, (chain, draw, real, sel) = chunk_inputs(i) if i else c0
         t_dev = time.perf_counter()
-        scal, values, traj, part, finite = jax.block_until_ready(run_chunk(ch, dr, mk, tr, edges, sup))
+        scal, values, traj, part, finite = jax.block_until_ready(
+            run_chunk(ch, dr, mk, tr, edges, sup)
+        )
         t_host = time.perf_counter()
         device_time += t_host - t_dev
         _raise_nonfinite(finite, i * chunk)
@@ -227,8 +229,12 @@ def simulate_raw(
             edges,
             is_leaf=lambda z: isinstance(z, dict) and "hist" in z,
         )
-        stats = part_host if stats is None else jax.tree_util.tree_map(
-            merge, stats, part_host, is_leaf=lambda z: isinstance(z, Stats)
+        stats = (
+            part_host
+            if stats is None
+            else jax.tree_util.tree_map(
+                merge, stats, part_host, is_leaf=lambda z: isinstance(z, Stats)
+            )
         )
         keep = real & (draw < keep_draws)
         if keep.any():
@@ -263,7 +269,11 @@ def simulate_raw(
     wall = time.perf_counter() - start
     log.info(
         "simulated %d paths in %.1f s (%.0f paths/s, compile %.1f s) on %s",
-        e.n_paths, wall, e.n_paths / max(wall, 1e-9), compile_time, [str(d) for d in devices],
+        e.n_paths,
+        wall,
+        e.n_paths / max(wall, 1e-9),
+        compile_time,
+        [str(d) for d in devices],
     )
     return RawResult(
         kept_scalars=kept_s or {},

@@ -96,7 +96,12 @@ def _parser() -> argparse.ArgumentParser:
         description="Rebuild downside/exceedance tables, figures and report.html of a run "
         "directory without re-simulating.",
     )
-    parser.add_argument("run_dir", help="run directory with results.nc and manifest.json")
+    parser.add_argument(
+        "run_dir", help="run directory with results.nc and manifest.json (or a sweep directory)"
+    )
+    parser.add_argument(
+        "--sweep", action="store_true", help="rebuild sweep.csv and sweep.png of a multirun dir"
+    )
     parser.add_argument(
         "--formats", default="png", help=f"figure formats, comma separated ({','.join(FORMATS)})"
     )
@@ -111,6 +116,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``jp2040-report``; returns the exit code (2 on a bad run directory)."""
     args = _parser().parse_args(argv)
     formats = [f.strip() for f in args.formats.split(",") if f.strip()]
+    if args.sweep:
+        from reports.sweep import write_sweep
+
+        written = write_sweep(args.run_dir)
+        if not written:
+            print(f"jp2040-report: error: no runs found in {args.run_dir}", file=sys.stderr)
+            return 2
+        for path in written:
+            print(path)
+        return 0
     try:
         run = load_run(args.run_dir)
         written = write_reports(

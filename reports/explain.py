@@ -48,11 +48,25 @@ class Outcome:
 
 HEADLINE_OUTCOMES = (
     Outcome("macro", "digital_deficit_2040", None, "high", "digital deficit 2040", "tn JPY/yr"),
-    Outcome("macro", "investment_total_cum_2040", None, "high", "total investment 2026-40", "tn JPY"),
-    Outcome("strategy", "operating_profit_2040", "competitive_advantage", "low",
-            "operating profit 2040, competitive_advantage", "tn JPY/yr"),
-    Outcome("strategy", "operating_profit_2040", "social_infrastructure", "low",
-            "operating profit 2040, social_infrastructure", "tn JPY/yr"),
+    Outcome(
+        "macro", "investment_total_cum_2040", None, "high", "total investment 2026-40", "tn JPY"
+    ),
+    Outcome(
+        "strategy",
+        "operating_profit_2040",
+        "competitive_advantage",
+        "low",
+        "operating profit 2040, competitive_advantage",
+        "tn JPY/yr",
+    ),
+    Outcome(
+        "strategy",
+        "operating_profit_2040",
+        "social_infrastructure",
+        "low",
+        "operating profit 2040, social_infrastructure",
+        "tn JPY/yr",
+    ),
 )
 
 
@@ -79,8 +93,13 @@ def outcome_values(dt: xr.DataTree, outcome: Outcome, rows: np.ndarray) -> np.nd
     return _flat(da, rows).astype(np.float64)
 
 
-def explain(dt: xr.DataTree, outcomes=HEADLINE_OUTCOMES, n_boot: int = 100, seed: int = 0,
-            max_rows: int = MAX_ROWS):
+def explain(
+    dt: xr.DataTree,
+    outcomes=HEADLINE_OUTCOMES,
+    n_boot: int = 100,
+    seed: int = 0,
+    max_rows: int = MAX_ROWS,
+):
     """Sensitivity table, PRIM results and sentences for each outcome.
 
     Returns (sensitivity DataFrame, discovery DataFrame, {outcome label: PrimResult}, tornado
@@ -96,7 +115,9 @@ def explain(dt: xr.DataTree, outcomes=HEADLINE_OUTCOMES, n_boot: int = 100, seed
         score = screen.rank(ascending=False).combine(tail["ks"].rank(ascending=False), min)
         top = score.sort_values().index[:TOP_DRIVERS]
         gd = given_data_indices(X[top], y, n_boot=n_boot, seed=seed)
-        table = gd.join(tail[["ks", "p_value"]].rename(columns={"ks": "tail_ks", "p_value": "tail_p"}))
+        table = gd.join(
+            tail[["ks", "p_value"]].rename(columns={"ks": "tail_ks", "p_value": "tail_p"})
+        )
         table.insert(0, "outcome", out.label)
         table.index.name = "driver"
         sens.append(table.reset_index())
@@ -109,24 +130,36 @@ def explain(dt: xr.DataTree, outcomes=HEADLINE_OUTCOMES, n_boot: int = 100, seed
         stats = result.stats()
         box.insert(0, "outcome", out.label)
         box["coverage"], box["density"], box["mass"] = (
-            stats["coverage"], stats["density"], stats["mass"])
+            stats["coverage"],
+            stats["density"],
+            stats["mass"],
+        )
         boxes.append(box)
         worst = "highest" if out.side == "high" else "lowest"
         sentences.append(
             f"Worst {TAIL:.0%} of {out.label} ({worst} values, beyond {cut:.3g} {out.units}): "
             + result.describe()
         )
-    return (pd.concat(sens, ignore_index=True), pd.concat(boxes, ignore_index=True), prims,
-            tornados, sentences)
+    return (
+        pd.concat(sens, ignore_index=True),
+        pd.concat(boxes, ignore_index=True),
+        prims,
+        tornados,
+        sentences,
+    )
 
 
-def write_explanation(run_dir: Path, dt: xr.DataTree, n_paths: int, setting="auto",
-                      formats=("png",)) -> list[Path]:
+def write_explanation(
+    run_dir: Path, dt: xr.DataTree, n_paths: int, setting="auto", formats=("png",)
+) -> list[Path]:
     """Write sensitivity.csv, discovery.csv, discovery_text.txt and figures into ``run_dir``."""
     run_dir = Path(run_dir)
     if setting is False or (setting == "auto" and n_paths < MIN_PATHS):
-        why = ("off (report.sensitivity=false)" if setting is False else
-               f"skipped: {n_paths} paths is below {MIN_PATHS}, where the indices would be noise")
+        why = (
+            "off (report.sensitivity=false)"
+            if setting is False
+            else f"skipped: {n_paths} paths is below {MIN_PATHS}, where the indices would be noise"
+        )
         return [write_text_atomic(f"Sensitivity analysis {why}.\n", run_dir / "discovery_text.txt")]
     sens, boxes, prims, tornados, sentences = explain(dt)
     written = [
@@ -138,8 +171,13 @@ def write_explanation(run_dir: Path, dt: xr.DataTree, n_paths: int, setting="aut
     for i, out in enumerate(HEADLINE_OUTCOMES):
         tab = sens[sens["outcome"] == out.label].set_index("driver")
         top = tab.reindex(tab["first_order"].abs().sort_values(ascending=False).index[:12])
-        written += save_figure(plot_indices(top.drop(columns="outcome")), figdir / f"sensitivity_{i}", formats)
-        written += save_figure(plot_tornado(tornados[out.label], out.label, out.units),
-                               figdir / f"tornado_{i}", formats)
+        written += save_figure(
+            plot_indices(top.drop(columns="outcome")), figdir / f"sensitivity_{i}", formats
+        )
+        written += save_figure(
+            plot_tornado(tornados[out.label], out.label, out.units),
+            figdir / f"tornado_{i}",
+            formats,
+        )
         written += save_figure(plot_prim_tradeoff(prims[out.label]), figdir / f"prim_{i}", formats)
     return written

@@ -10,8 +10,14 @@ import sys
 from pathlib import Path
 
 GOLDEN = Path(__file__).parent / "data" / "golden_seed0_20k.csv"
-OVERRIDES = ["engine.seed=0", "engine.n_paths=20000", "engine.chains=4", "engine.chunk_size=8192",
-             "engine.keep_trajectories=0", "engine.progress=false"]
+OVERRIDES = [
+    "engine.seed=0",
+    "engine.n_paths=20000",
+    "engine.chains=4",
+    "engine.chunk_size=8192",
+    "engine.keep_trajectories=0",
+    "engine.progress=false",
+]
 COLUMNS = ["mean", "sd", "p05", "p50", "p95"]
 
 

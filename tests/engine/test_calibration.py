@@ -14,8 +14,14 @@ MC_WIDEN = 2.0
 
 @pytest.fixture(scope="module")
 def table():
-    cfg = compose([f"engine.n_paths={N_PATHS}", "engine.seed=7", "engine.progress=false",
-                   "engine.keep_trajectories=2000"])
+    cfg = compose(
+        [
+            f"engine.n_paths={N_PATHS}",
+            "engine.seed=7",
+            "engine.progress=false",
+            "engine.keep_trajectories=2000",
+        ]
+    )
     capture, nsb, c2050 = run_scenarios(cfg)
     return calibration_table(capture, nsb, c2050, load_targets(), mc_widen=MC_WIDEN)
 

@@ -15,7 +15,9 @@ def test_default_config_composes():
     assert len(cfg.domains) == 25 and len(cfg.strategies) == 4 and len(cfg.area_ids) == 8
 
 
-@pytest.mark.parametrize("group,option", [("scenario", s) for s in ("capture", "mixed", "not_so_bright")])
+@pytest.mark.parametrize(
+    "group,option", [("scenario", s) for s in ("capture", "mixed", "not_so_bright")]
+)
 def test_every_group_option_composes(group, option):
     assert compose([f"{group}={option}"]).scenario.name == option
 
@@ -37,10 +39,19 @@ def test_integral_float_paths_accepted():
         ("engine.device=tpu", r"engine.device: unknown device 'tpu'"),
         ("engine.n_paths=1001", r"not divisible by engine.chains=4"),
         ("mode=fly", r"mode: unknown mode 'fly'"),
-        ("scenario.policy_success_prob.ecosystem=1.5", r"policy_success_prob.ecosystem: must be in \[0, 1\], got 1.5"),
-        ("domains.fusion.japan_share=1.2", r"domains.fusion.japan_share: must be in \(0, 1\), got 1.2"),
+        (
+            "scenario.policy_success_prob.ecosystem=1.5",
+            r"policy_success_prob.ecosystem: must be in \[0, 1\], got 1.5",
+        ),
+        (
+            "domains.fusion.japan_share=1.2",
+            r"domains.fusion.japan_share: must be in \(0, 1\), got 1.2",
+        ),
         ("domains.fusion.bass_p=-0.1", r"domains.fusion.bass_p: must be positive, got -0.1"),
-        ("+domains.fusion.couplings.weather=0.5", r"domains.fusion.couplings.weather: unknown coupling"),
+        (
+            "+domains.fusion.couplings.weather=0.5",
+            r"domains.fusion.couplings.weather: unknown coupling",
+        ),
         ("strategies.ecosystem.domains=[fusion]", r"domain 'fusion' is mapped to two strategies"),
         (
             "strategies.ecosystem.domains=[advanced_reactors]",
@@ -68,7 +79,9 @@ def test_unknown_driver_in_correlation_is_named():
     from engine.config import validate
     from engine.drivers import build_driver_table
 
-    with pytest.raises(ConfigError, match=r"entries\[0\].pair: unknown driver 'market_factor.warp_drive'"):
+    with pytest.raises(
+        ConfigError, match=r"entries\[0\].pair: unknown driver 'market_factor.warp_drive'"
+    ):
         build_driver_table(validate(raw))
 
 

@@ -12,8 +12,12 @@ import pytest
 from engine import SimulationError, compose, simulate
 from engine.stats import Stats, from_chunk, merge, pilot_edges
 
-BASE = ["engine.n_paths=4096", "engine.chains=4", "engine.keep_trajectories=256",
-        "engine.progress=false"]
+BASE = [
+    "engine.n_paths=4096",
+    "engine.chains=4",
+    "engine.keep_trajectories=256",
+    "engine.progress=false",
+]
 
 
 def digest(res) -> str:
@@ -37,11 +41,17 @@ def test_same_config_bit_identical(base_result):
 def test_chunk_size_independence(base_result):
     small = simulate(compose(BASE + ["engine.chunk_size=512"]))
     np.testing.assert_array_equal(small.raw.kept_drivers, base_result.raw.kept_drivers)
-    for a, b in zip(jax.tree_util.tree_leaves(small.raw.kept_scalars),
-                    jax.tree_util.tree_leaves(base_result.raw.kept_scalars), strict=True):
+    for a, b in zip(
+        jax.tree_util.tree_leaves(small.raw.kept_scalars),
+        jax.tree_util.tree_leaves(base_result.raw.kept_scalars),
+        strict=True,
+    ):
         # cumulative sums of terms of either sign: compare at rtol 1e-5 of the leaf's scale
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5 * np.abs(b).max())
-    sa, sb = small.raw.stats["strategy"]["operating_profit_2040"], base_result.raw.stats["strategy"]["operating_profit_2040"]
+    sa, sb = (
+        small.raw.stats["strategy"]["operating_profit_2040"],
+        base_result.raw.stats["strategy"]["operating_profit_2040"],
+    )
     np.testing.assert_allclose(sa.mean, sb.mean, rtol=1e-5)
     np.testing.assert_allclose(sa.sd, sb.sd, rtol=1e-4)
 
@@ -51,8 +61,11 @@ def test_chains_and_paths_never_share_keys():
 
     root = root_key(0)
     chains, draws = 4, 512
-    keys = jax.vmap(lambda c: jax.vmap(lambda d: jax.random.fold_in(jax.random.fold_in(root, c), d))(
-        np.arange(draws, dtype=np.uint32)))(np.arange(chains, dtype=np.uint32))
+    keys = jax.vmap(
+        lambda c: jax.vmap(lambda d: jax.random.fold_in(jax.random.fold_in(root, c), d))(
+            np.arange(draws, dtype=np.uint32)
+        )
+    )(np.arange(chains, dtype=np.uint32))
     data = np.asarray(jax.random.key_data(keys)).reshape(chains * draws, -1)
     assert len({row.tobytes() for row in data}) == chains * draws
 
@@ -73,8 +86,18 @@ def test_determinism_across_processes(base_result, tmp_path):
         "h.update(r.raw.kept_drivers.tobytes()); print(h.hexdigest())\n"
     )
     env = {**os.environ, "JAX_PLATFORMS": "cpu"}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                         timeout=300, check=True).stdout.strip().splitlines()[-1]
+    out = (
+        subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=300,
+            check=True,
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+    )
     assert out == digest(base_result)
 
 
@@ -89,10 +112,18 @@ def test_two_devices_match_one(tmp_path):
     results = {}
     for n in (1, 2):
         out = tmp_path / f"dev{n}.npy"
-        env = {**os.environ, "JAX_PLATFORMS": "cpu",
-               "XLA_FLAGS": f"--xla_force_host_platform_device_count={n}"}
-        proc = subprocess.run([sys.executable, "-c", code.replace("{out}", str(out))],
-                              capture_output=True, text=True, env=env, timeout=300)
+        env = {
+            **os.environ,
+            "JAX_PLATFORMS": "cpu",
+            "XLA_FLAGS": f"--xla_force_host_platform_device_count={n}",
+        }
+        proc = subprocess.run(
+            [sys.executable, "-c", code.replace("{out}", str(out))],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=300,
+        )
         assert proc.returncode == 0, proc.stderr[-2000:]
         assert proc.stdout.strip().splitlines()[-1] == str(n)
         results[n] = np.load(out)
@@ -105,8 +136,12 @@ def test_scenarios_are_paired_and_ordered():
     mixed = simulate(compose(BASE + ["scenario=mixed"]))
     shared = [i for i, n in enumerate(cap.table.names) if not n.startswith("policy_success")]
     # common random numbers: every shared driver identical path by path
-    np.testing.assert_array_equal(cap.raw.kept_drivers[..., shared], nsb.raw.kept_drivers[..., shared])
-    np.testing.assert_array_equal(cap.raw.kept_drivers[..., shared], mixed.raw.kept_drivers[..., shared])
+    np.testing.assert_array_equal(
+        cap.raw.kept_drivers[..., shared], nsb.raw.kept_drivers[..., shared]
+    )
+    np.testing.assert_array_equal(
+        cap.raw.kept_drivers[..., shared], mixed.raw.kept_drivers[..., shared]
+    )
     d_cap = cap.scalars("macro", "digital_deficit_2040").to_numpy()
     d_nsb = nsb.scalars("macro", "digital_deficit_2040").to_numpy()
     differ = d_nsb != d_cap
@@ -149,8 +184,10 @@ def test_chan_merge_equals_one_pass():
     lo, hi = pilot_edges(x[:200])
     from engine.stats import chunk_stats
 
-    parts = [from_chunk(chunk_stats(x[i:i + 250], np.ones(250, np.float32), lo, hi, 64), lo, hi)
-             for i in range(0, 1000, 250)]
+    parts = [
+        from_chunk(chunk_stats(x[i : i + 250], np.ones(250, np.float32), lo, hi, 64), lo, hi)
+        for i in range(0, 1000, 250)
+    ]
     merged = None
     for p in parts:
         merged = merge(merged, p)
@@ -167,8 +204,9 @@ def test_nonfinite_outcome_names_path_and_variable():
     from engine.params import build_params
     from engine.run import simulate_raw
 
-    cfg = compose(["engine.n_paths=64", "engine.chains=1", "engine.chunk_size=64",
-                   "engine.progress=false"])
+    cfg = compose(
+        ["engine.n_paths=64", "engine.chains=1", "engine.chunk_size=64", "engine.progress=false"]
+    )
     params = build_params(cfg)
     bad = params.market_2040.copy()
     bad[params.domain_ids.index("fusion")] = np.nan
@@ -177,8 +215,9 @@ def test_nonfinite_outcome_names_path_and_variable():
 
 
 def test_supplied_uniforms_replace_random_draws(base_result):
-    cfg = compose(["engine.n_paths=64", "engine.chains=1", "engine.chunk_size=64",
-                   "engine.progress=false"])
+    cfg = compose(
+        ["engine.n_paths=64", "engine.chains=1", "engine.chunk_size=64", "engine.progress=false"]
+    )
     from engine.drivers import build_driver_table
 
     n_u = len(build_driver_table(cfg).uniform_names)

@@ -13,6 +13,9 @@ def test_golden_seed0():
     assert (actual["variable"].to_numpy() == expected["variable"].to_numpy()).all()
     for col in COLUMNS:
         np.testing.assert_allclose(
-            actual[col].to_numpy(float), expected[col].to_numpy(float), rtol=2e-5, atol=1e-6,
+            actual[col].to_numpy(float),
+            expected[col].to_numpy(float),
+            rtol=2e-5,
+            atol=1e-6,
             err_msg=f"column {col}: regenerate with `make golden` only for a deliberate change",
         )

@@ -10,28 +10,53 @@ from engine.params import adoption, build_params, dc_facility_capex, investment_
 POINT = {"dist": "pointmass", "value": 1.0}
 ZERO = {"dist": "pointmass", "value": 0.0}
 MEDIANS = {
-    "agi": 2037, "ftqc": 2035, "photonics": 2032, "gdp_growth": 0.005, "fx": 150.0,
-    "digital_deficit_growth": 0.0981, "defense_shift_united_states": 0.0,
-    "defense_shift_nato": 0.0, "defense_shift_japan": 0.0, "china_defense_growth": 0.072,
-    "dc_twh_2030": 807.5, "dc_twh_2035": 1200.0, "dc_japan_share": 0.042,
-    "labour_supply_change": -0.006, "humanoid_launch_delay": 0.0,
+    "agi": 2037,
+    "ftqc": 2035,
+    "photonics": 2032,
+    "gdp_growth": 0.005,
+    "fx": 150.0,
+    "digital_deficit_growth": 0.0981,
+    "defense_shift_united_states": 0.0,
+    "defense_shift_nato": 0.0,
+    "defense_shift_japan": 0.0,
+    "china_defense_growth": 0.072,
+    "dc_twh_2030": 807.5,
+    "dc_twh_2035": 1200.0,
+    "dc_japan_share": 0.042,
+    "labour_supply_change": -0.006,
+    "humanoid_launch_delay": 0.0,
 }
 
 
 def fixed_overrides():
-    out = ["scenario=capture", "engine.n_paths=64", "engine.chains=2", "engine.chunk_size=64",
-           "engine.keep_trajectories=64", "engine.progress=false", "drivers.correlation.entries=[]"]
+    out = [
+        "scenario=capture",
+        "engine.n_paths=64",
+        "engine.chains=2",
+        "engine.chunk_size=64",
+        "engine.keep_trajectories=64",
+        "engine.progress=false",
+        "drivers.correlation.entries=[]",
+    ]
     for name, value in MEDIANS.items():
         out.append(f"drivers.{name}={{dist: pointmass, value: {value}}}")
-    for k in ("bass_p_factor", "bass_q_factor", "market_factor", "share_factor", "margin_factor",
-              "cost_overrun"):
+    for k in (
+        "bass_p_factor",
+        "bass_q_factor",
+        "market_factor",
+        "share_factor",
+        "margin_factor",
+        "cost_overrun",
+    ):
         out.append(f"drivers.domain_defaults.{k}={{dist: pointmass, value: 1.0}}")
     out.append("drivers.domain_defaults.launch_delay={dist: pointmass, value: 0.0}")
     out.append("drivers.strategy_defaults.policy_delay={dist: pointmass, value: 0.0}")
     out.append("drivers.impact_defaults.impact_factor={dist: pointmass, value: 1.0}")
     # the nominal path, without the calibration scales fitted for the median path
-    out.append("macro.calibration={market_scale: {}, investment_scale: {}, impact_scale: {}, "
-               "humanoid_take_up_scale: 1.0}")
+    out.append(
+        "macro.calibration={market_scale: {}, investment_scale: {}, impact_scale: {}, "
+        "humanoid_take_up_scale: 1.0}"
+    )
     return out
 
 
@@ -59,11 +84,16 @@ def test_closed_form_adoption_revenue_investment(fixed):
     traj = res.raw.trajectories["domain_yearly"]
     np.testing.assert_allclose(traj["revenue"][0, 0, :, i], revenue, rtol=2e-5, atol=1e-6)
     np.testing.assert_allclose(
-        traj["operating_profit"][0, 0, :, i], revenue * d.margin - d.fixed_cost, rtol=2e-5, atol=1e-6
+        traj["operating_profit"][0, 0, :, i],
+        revenue * d.margin - d.fixed_cost,
+        rtol=2e-5,
+        atol=1e-6,
     )
     inv = cfg.macro["investment"]
     grid = 2026 + np.arange(200.0)
-    w = investment_weights(grid, d.launch_year, 2026, inv["post_launch_years"], inv["post_launch_decay"])
+    w = investment_weights(
+        grid, d.launch_year, 2026, inv["post_launch_years"], inv["post_launch_decay"]
+    )
     expected = p.investment_total[i] * w[: len(years)] / w.sum()
     np.testing.assert_allclose(traj["investment"][0, 0, :, i], expected, rtol=2e-5, atol=1e-6)
     cum = res.scalars("domain", "investment_cum_2040")["metal_recycling"].iloc[0]
@@ -76,20 +106,38 @@ def test_nominal_case_reproduces_the_report(fixed):
     prof = res.scalars("strategy", "operating_profit_2040_report_basis").iloc[0]
     np.testing.assert_allclose(inv.to_numpy(), [63, 93, 10, 24], rtol=1e-4)
     np.testing.assert_allclose(prof.to_numpy(), [3, 19, -1, 3], rtol=1e-3, atol=2e-4)
-    macro = {v: res.scalars("macro", f"{v}_2040").iloc[0, 0] for v in (
-        "social_security_savings", "import_substitution", "tourism_demand",
-        "autonomy_solutions_sales", "dc_power_saving", "digital_deficit_restraint",
-        "autonomous_driving_market", "workers_added")}
-    np.testing.assert_allclose(list(macro.values()), [13, 0.7, 3, 44, 2.0, 6.9, 2.7, 4.36], rtol=1e-4)
+    macro = {
+        v: res.scalars("macro", f"{v}_2040").iloc[0, 0]
+        for v in (
+            "social_security_savings",
+            "import_substitution",
+            "tourism_demand",
+            "autonomy_solutions_sales",
+            "dc_power_saving",
+            "digital_deficit_restraint",
+            "autonomous_driving_market",
+            "workers_added",
+        )
+    }
+    np.testing.assert_allclose(
+        list(macro.values()), [13, 0.7, 3, 44, 2.0, 6.9, 2.7, 4.36], rtol=1e-4
+    )
     ratio = res.scalars("macro", "defense_ratio_2040").iloc[0].to_numpy()
     np.testing.assert_allclose(ratio, [3.5, 3.5, 3.5], rtol=1e-6)
     deficit = 6.7 * 1.0981**16 - 6.9
-    assert res.scalars("macro", "digital_deficit_2040").iloc[0, 0] == pytest.approx(deficit, rel=1e-4)
+    assert res.scalars("macro", "digital_deficit_2040").iloc[0, 0] == pytest.approx(
+        deficit, rel=1e-4
+    )
 
 
 def test_dc_capex_method_matches_report_arithmetic():
-    dc = {"twh_2024": 415, "load_factor": 0.8, "utilisation": 0.7, "capex_usd_per_w": 12,
-          "facility_share": 0.75}
+    dc = {
+        "twh_2024": 415,
+        "load_factor": 0.8,
+        "utilisation": 0.7,
+        "capex_usd_per_w": 12,
+        "facility_share": 0.75,
+    }
     y = np.arange(2025, 2031.0)
     avg = dc_facility_capex(y, 807.5, 1200.0, 150.0, dc).mean()
     # (807.5 - 415) TWh over 6 years -> GW -> 12 USD/W x 75% x 150 JPY/USD
