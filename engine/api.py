@@ -17,6 +17,7 @@ def simulate(
     uniforms: np.ndarray | None = None,
     apply_copula: bool = True,
     overrides=(),
+    checkpoint=None,
 ) -> SimulationResult:
     """Simulate ``cfg.engine.n_paths`` paths of the model in ``cfg``.
 
@@ -30,5 +31,7 @@ def simulate(
     """
     table = build_driver_table(cfg)
     params = build_params(cfg)
-    raw = simulate_raw(cfg, table, params, uniforms=uniforms, apply_copula=apply_copula)
+    raw = simulate_raw(
+        cfg, table, params, uniforms=uniforms, apply_copula=apply_copula, checkpoint=checkpoint
+    )
     return SimulationResult(cfg, table, params, raw, build_manifest(cfg, raw, overrides))

@@ -135,8 +135,11 @@ def run_job(cfg: Config, run_dir: Path, overrides=()) -> int:
     from reports.cli import write_reports
     from reports.explain import write_explanation
 
-    result = simulate(cfg, overrides=overrides)
+    checkpoint = run_dir / "checkpoint.npz" if cfg.engine.checkpoint_every else None
+    result = simulate(cfg, overrides=overrides, checkpoint=checkpoint)
     written, dt = write_run(result, run_dir)
+    if checkpoint is not None and checkpoint.exists():
+        checkpoint.unlink()  # the results are whole: nothing left to resume
     written += write_explanation(
         run_dir, dt, cfg.engine.n_paths, cfg.report.sensitivity, cfg.report.formats
     )

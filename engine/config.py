@@ -40,6 +40,7 @@ class EngineConfig:
     histogram_bins: int = 512
     launch_adoption: float = 0.10
     progress: bool | str = "auto"
+    checkpoint_every: int = 0
 
 
 @dataclass(frozen=True)
@@ -317,6 +318,8 @@ def _check_engine(e: EngineConfig) -> None:
     for name in ("keep_paths", "keep_trajectories"):
         if getattr(e, name) < 0:
             raise ConfigError(f"engine.{name}: must be >= 0, got {getattr(e, name)}")
+    if e.checkpoint_every < 0:
+        raise ConfigError(f"engine.checkpoint_every: must be >= 0, got {e.checkpoint_every}")
     if e.histogram_bins < 16:
         raise ConfigError(f"engine.histogram_bins: must be at least 16, got {e.histogram_bins}")
     if not 0.0 < e.launch_adoption < 1.0:

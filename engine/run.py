@@ -17,12 +17,14 @@ import logging
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from distributions.keys import driver_uniforms, root_key
+from engine.checkpoint import load_checkpoint, run_fingerprint, save_checkpoint
 from engine.config import Config
 from engine.drivers import DriverTable, build_driver_table
 from engine.model import DriverColumns, make_path_fn
@@ -57,6 +59,22 @@ class RawResult:
     wall_time_s: float
     compile_time_s: float
     devices: list = field(default_factory=list)
+    kept_mask: np.ndarray | None = None  # (chains, keep_draws): which kept slots this run filled
+    traj_mask: np.ndarray | None = None
+
+
+@dataclass
+class RunState:
+    """What a checkpoint holds: the position in this process's chunk list and everything
+    accumulated so far."""
+
+    next_pos: int
+    stats: dict | None
+    kept_scalars: dict
+    kept_drivers: np.ndarray
+    trajectories: dict
+    kept_mask: np.ndarray
+    traj_mask: np.ndarray
 
 
 CHUNK_OVERHEAD_PATHS = 2048  # per-chunk fixed cost, in path-equivalents, for choosing the chunk
@@ -82,7 +100,7 @@ def _layout(cfg: Config):
 
 
 def _mesh_devices(cfg: Config, chunk: int):
-    devices = jax.devices()
+    devices = jax.local_devices()  # in a multi-process run each process uses its own devices
     if cfg.engine.device == "gpu":
         devices = [d for d in devices if d.platform == "gpu"]
         if not devices:
@@ -101,6 +119,9 @@ def simulate_raw(
     params: ModelParams | None = None,
     uniforms: np.ndarray | None = None,
     apply_copula: bool = True,
+    checkpoint: Path | None = None,
+    process_index: int = 0,
+    process_count: int = 1,
 ) -> RawResult:
     """Run the model for ``cfg.engine.n_paths`` paths and return kept draws and statistics.
 
@@ -108,6 +129,11 @@ def simulate_raw(
         uniforms: optional externally supplied driver uniforms, shape (n_paths, n_uniforms), e.g.
             a Saltelli design; when given, no random numbers are drawn (path g uses row g).
         apply_copula: False keeps supplied uniforms independent.
+        checkpoint: a file to save the running state to every ``engine.checkpoint_every``
+            chunks; when it exists (same config, same process split) the run resumes from it.
+        process_index, process_count: this process takes chunks ``process_index``,
+            ``process_index + process_count``, ... (disjoint global path ranges); merge the parts
+            with ``engine.distributed.merge_parts``.
     """
     start = time.perf_counter()
     e = cfg.engine
@@ -208,13 +234,30 @@ def simulate_raw(
     )
 
     log.debug("pilot edges %.2f s", time.perf_counter() - t_compile - compile_time)
-    kept_s = None
-    kept_d = np.zeros((e.chains, keep_draws, table.n_drivers), np.float64)
-    kept_t = None
-    stats = None
-    progress = _progress(cfg, n_chunks)
+    state = RunState(
+        next_pos=0,
+        stats=None,
+        kept_scalars=jax.tree_util.tree_map(
+            lambda x: np.zeros((e.chains, keep_draws) + x.shape[1:], np.asarray(x).dtype), scal0
+        ),
+        kept_drivers=np.zeros((e.chains, keep_draws, table.n_drivers), np.float64),
+        trajectories=jax.tree_util.tree_map(
+            lambda x: np.zeros((e.chains, traj_draws) + x.shape[1:], np.asarray(x).dtype), traj0
+        ),
+        kept_mask=np.zeros((e.chains, keep_draws), bool),
+        traj_mask=np.zeros((e.chains, traj_draws), bool),
+    )
+    fingerprint = run_fingerprint(cfg, process_index, process_count, uniforms is not None)
+    if checkpoint is not None and Path(checkpoint).exists():
+        state = load_checkpoint(Path(checkpoint), fingerprint, state)
+        log.info("resuming from %s at chunk %d", checkpoint, state.next_pos)
+    kept_s, kept_d, kept_t = state.kept_scalars, state.kept_drivers, state.trajectories
+    stats = state.stats
+    my_chunks = list(range(process_index, n_chunks, process_count))
+    progress = _progress(cfg, len(my_chunks))
     device_time = host_time = 0.0
-    for i in range(n_chunks):
+    for pos in range(state.next_pos, len(my_chunks)):
+        i = my_chunks[pos]
         ch, dr, mk, tr, sup, (chain, draw, real, sel) = chunk_inputs(i) if i else c0
         t_dev = time.perf_counter()
         scal, values, traj, part, finite = jax.block_until_ready(
@@ -238,12 +281,8 @@ def simulate_raw(
         )
         keep = real & (draw < keep_draws)
         if keep.any():
-            if kept_s is None:
-                kept_s = jax.tree_util.tree_map(
-                    lambda x: np.zeros((e.chains, keep_draws) + x.shape[1:], np.asarray(x).dtype),
-                    scal,
-                )
             idx = np.flatnonzero(keep)
+            state.kept_mask[chain[idx], draw[idx]] = True
             for leaf_all, leaf in zip(
                 jax.tree_util.tree_leaves(kept_s), jax.tree_util.tree_leaves(scal), strict=True
             ):
@@ -251,19 +290,18 @@ def simulate_raw(
             kept_d[chain[idx], draw[idx]] = np.asarray(values)[idx]
         in_traj = [j for j in range(len(sel)) if real[sel[j]] and draw[sel[j]] < traj_draws]
         if traj_draws and in_traj:
-            if kept_t is None:
-                kept_t = jax.tree_util.tree_map(
-                    lambda x: np.zeros((e.chains, traj_draws) + x.shape[1:], np.asarray(x).dtype),
-                    traj,
-                )
             rows_i = np.array(in_traj)
             g_rows = sel[rows_i]
+            state.traj_mask[chain[g_rows], draw[g_rows]] = True
             for leaf_all, leaf in zip(
                 jax.tree_util.tree_leaves(kept_t), jax.tree_util.tree_leaves(traj), strict=True
             ):
                 leaf_all[chain[g_rows], draw[g_rows]] = np.asarray(leaf)[rows_i]
         host_time += time.perf_counter() - t_host
-        progress(i)
+        if checkpoint is not None and e.checkpoint_every and (pos + 1) % e.checkpoint_every == 0:
+            state.next_pos, state.stats = pos + 1, stats
+            save_checkpoint(Path(checkpoint), fingerprint, state)
+        progress(pos)
     progress(None)
     log.debug("device %.2f s, host %.2f s over %d chunks", device_time, host_time, n_chunks)
     wall = time.perf_counter() - start
@@ -276,10 +314,12 @@ def simulate_raw(
         [str(d) for d in devices],
     )
     return RawResult(
-        kept_scalars=kept_s or {},
+        kept_scalars=kept_s if keep_draws else {},
         kept_drivers=kept_d,
-        trajectories=kept_t or {},
+        trajectories=kept_t if traj_draws else {},
         stats=stats,
+        kept_mask=state.kept_mask,
+        traj_mask=state.traj_mask,
         n_paths=e.n_paths,
         chains=e.chains,
         wall_time_s=wall,

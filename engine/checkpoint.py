@@ -1,0 +1,98 @@
+"""Save and restore a run's state (streaming statistics and kept draws) as one ``.npz`` file.
+
+Used for resumable long runs (``engine.checkpoint_every``) and for the parts of a multi-process
+run (``engine.distributed``). Files are written to a temporary name and renamed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from engine.stats import Stats
+
+STATS_FIELDS = ("n", "mean", "m2", "min", "max", "hist", "lo", "hi")
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint does not belong to this run (other config or process split) or is corrupt."""
+
+
+def run_fingerprint(cfg, process_index: int, process_count: int, supplied: bool) -> str:
+    """Hash of everything that decides the numbers: the model config and the process split."""
+    raw = {k: v for k, v in cfg.raw.items() if k not in ("report", "mode")}
+    raw["engine"] = {k: v for k, v in raw["engine"].items() if k not in ("progress",)}
+    text = json.dumps([raw, process_index, process_count, supplied], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def flatten_state(state) -> dict[str, np.ndarray]:
+    out = {
+        "next_pos": np.asarray(state.next_pos),
+        "kept_drivers": state.kept_drivers,
+        "kept_mask": state.kept_mask,
+        "traj_mask": state.traj_mask,
+    }
+    for prefix, tree in (("kept", state.kept_scalars), ("traj", state.trajectories)):
+        for level, vars_ in tree.items():
+            for var, arr in vars_.items():
+                out[f"{prefix}/{level}/{var}"] = arr
+    for group, vars_ in (state.stats or {}).items():
+        for var, st in vars_.items():
+            for f in STATS_FIELDS:
+                out[f"stats/{group}/{var}/{f}"] = getattr(st, f)
+    return out
+
+
+def unflatten_into(data, state):
+    """Fill ``state`` (shapes from the current run) from a loaded npz mapping."""
+    state.next_pos = int(data["next_pos"])
+    state.kept_drivers = np.array(data["kept_drivers"])
+    state.kept_mask = np.array(data["kept_mask"])
+    state.traj_mask = np.array(data["traj_mask"])
+    for prefix, tree in (("kept", state.kept_scalars), ("traj", state.trajectories)):
+        for level, vars_ in tree.items():
+            for var in vars_:
+                vars_[var] = np.array(data[f"{prefix}/{level}/{var}"])
+    stats: dict = {}
+    for key in data.files:
+        if key.startswith("stats/") and key.endswith("/n"):
+            _, group, var, _ = key.split("/")
+            fields = {f: np.array(data[f"stats/{group}/{var}/{f}"]) for f in STATS_FIELDS}
+            stats.setdefault(group, {})[var] = Stats(**fields)
+    state.stats = stats or None
+    return state
+
+
+def save_checkpoint(path: Path, fingerprint: str, state) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, fingerprint=np.asarray(fingerprint), **flatten_state(state))
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def load_checkpoint(path: Path, fingerprint: str, state):
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if str(data["fingerprint"]) != fingerprint:
+                raise CheckpointError(
+                    f"{path}: checkpoint of another config or process split; delete it or use "
+                    "another run directory"
+                )
+            return unflatten_into(data, state)
+    except (OSError, ValueError, KeyError) as err:
+        raise CheckpointError(f"{path}: unreadable checkpoint ({err})") from err

@@ -1,0 +1,170 @@
+"""One huge run over several processes or hosts with JAX's multi-process runtime.
+
+Each process takes a disjoint set of chunks (chunk ``i`` goes to process ``i % P``: disjoint
+global path ranges, the same keys as a single-process run) and writes ``part-<i>.npz`` (its
+streaming statistics and kept draws). ``merge`` combines the parts in process order into the
+same numbers as a single process: counts, histograms, min/max and kept draws exactly, means and
+variances to float64 rounding (Chan's merge in another order).
+
+    # on each host (process i of P; the coordinator is process 0's host:port)
+    python -m engine.distributed run --coordinator HOST:PORT --num-processes P --process-id i \\
+        --out DIR engine.n_paths=1e9
+    # anywhere, afterwards: results.nc, summary.csv, manifest.json and the report in DIR
+    python -m engine.distributed merge --out DIR engine.n_paths=1e9
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from engine.checkpoint import unflatten_into
+from engine.config import compose
+from engine.run import RawResult, RunState
+from engine.stats import merge
+
+log = logging.getLogger("jp2040.distributed")
+
+
+def part_path(out_dir: Path, index: int) -> Path:
+    return Path(out_dir) / f"part-{index:04d}.npz"
+
+
+def run_part(cfg, out_dir: Path, process_index: int, process_count: int) -> Path:
+    """Simulate this process's chunks and save them as ``part-<index>.npz``."""
+    from engine.checkpoint import save_checkpoint
+    from engine.drivers import build_driver_table
+    from engine.params import build_params
+    from engine.run import simulate_raw
+
+    raw = simulate_raw(
+        cfg,
+        build_driver_table(cfg),
+        build_params(cfg),
+        process_index=process_index,
+        process_count=process_count,
+    )
+    state = RunState(
+        next_pos=-1,
+        stats=raw.stats,
+        kept_scalars=raw.kept_scalars,
+        kept_drivers=raw.kept_drivers,
+        trajectories=raw.trajectories,
+        kept_mask=raw.kept_mask,
+        traj_mask=raw.traj_mask,
+    )
+    return save_checkpoint(
+        part_path(out_dir, process_index), f"part {process_index}/{process_count}", state
+    )
+
+
+def _load_part(path: Path, template: RunState) -> RunState:
+    with np.load(path, allow_pickle=False) as data:
+        return unflatten_into(data, template)
+
+
+def merge_parts(paths: list[Path]) -> RawResult:
+    """Combine part files (in process order) into one RawResult."""
+    paths = sorted(paths)
+    if not paths:
+        raise FileNotFoundError("no part-*.npz files to merge")
+    with np.load(paths[0], allow_pickle=False) as data:
+        keys = list(data.files)
+    merged = None
+    for path in paths:
+        with np.load(path, allow_pickle=False) as data:
+            state = unflatten_into(data, _template(keys, data))
+        if merged is None:
+            merged = state
+            continue
+        for grp, vars_ in state.stats.items():
+            for var, st in vars_.items():
+                merged.stats[grp][var] = merge(merged.stats[grp][var], st)
+        for mine, theirs, mask in (
+            (merged.kept_scalars, state.kept_scalars, state.kept_mask),
+            (merged.trajectories, state.trajectories, state.traj_mask),
+        ):
+            for level, vars_ in theirs.items():
+                for var, arr in vars_.items():
+                    mine[level][var][mask] = arr[mask]
+        merged.kept_drivers[state.kept_mask] = state.kept_drivers[state.kept_mask]
+        merged.kept_mask |= state.kept_mask
+        merged.traj_mask |= state.traj_mask
+    first = next(iter(next(iter(merged.stats.values())).values()))
+    return RawResult(
+        kept_scalars=merged.kept_scalars,
+        kept_drivers=merged.kept_drivers,
+        trajectories=merged.trajectories,
+        stats=merged.stats,
+        n_paths=int(first.n.flat[0]),
+        chains=merged.kept_drivers.shape[0],
+        wall_time_s=float("nan"),
+        compile_time_s=float("nan"),
+        devices=[],
+        kept_mask=merged.kept_mask,
+        traj_mask=merged.traj_mask,
+    )
+
+
+def _template(keys, data) -> RunState:
+    tree = {"kept": {}, "traj": {}}
+    for key in keys:
+        parts = key.split("/")
+        if parts[0] in tree:
+            tree[parts[0]].setdefault(parts[1], {})[parts[2]] = None
+    return RunState(
+        next_pos=0,
+        stats=None,
+        kept_scalars=tree["kept"],
+        kept_drivers=None,
+        trajectories=tree["traj"],
+        kept_mask=None,
+        traj_mask=None,
+    )
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m engine.distributed")
+    parser.add_argument("action", choices=["run", "merge"])
+    parser.add_argument("--out", required=True, help="directory for part files and results")
+    parser.add_argument("--coordinator", help="host:port of process 0 (run)")
+    parser.add_argument("--num-processes", type=int, default=1)
+    parser.add_argument("--process-id", type=int, default=0)
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides, as for jp2040")
+    args = parser.parse_intermixed_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    cfg = compose(args.overrides)
+    out = Path(args.out)
+    if args.action == "run":
+        import jax
+
+        if args.coordinator and args.num_processes > 1:
+            jax.distributed.initialize(args.coordinator, args.num_processes, args.process_id)
+        path = run_part(cfg, out, jax.process_index(), jax.process_count())
+        print(path)
+        return 0
+    from engine.cli import write_run
+    from engine.drivers import build_driver_table
+    from engine.manifest import build_manifest
+    from engine.params import build_params
+    from engine.results import SimulationResult
+
+    raw = merge_parts(list(out.glob("part-*.npz")))
+    result = SimulationResult(
+        cfg,
+        build_driver_table(cfg),
+        build_params(cfg),
+        raw,
+        build_manifest(cfg, None, args.overrides),
+    )
+    paths, _ = write_run(result, out)
+    print("\n".join(str(p) for p in paths))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

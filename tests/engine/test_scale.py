@@ -1,0 +1,154 @@
+"""Past one process: a run killed mid-way resumes from its checkpoint to the same numbers, and two
+processes under jax.distributed, merged, give the numbers of one process."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+import pytest
+
+from engine import compose
+from engine.distributed import merge_parts
+from engine.run import simulate_raw
+
+OVERRIDES = [
+    "engine.n_paths=32768",
+    "engine.chunk_size=1024",
+    "engine.progress=false",
+    "engine.keep_trajectories=64",
+    "engine.checkpoint_every=1",
+]
+ENV = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=1"}
+
+RUN_SCRIPT = """
+import sys, numpy as np, jax
+from pathlib import Path
+from engine import compose
+from engine.run import simulate_raw
+cfg = compose({overrides!r})
+raw = simulate_raw(cfg, checkpoint=Path({ckpt!r}))
+np.savez({out!r}, mean=raw.stats["strategy"]["operating_profit_2040"].mean,
+         m2=raw.stats["strategy"]["operating_profit_2040"].m2,
+         hist=raw.stats["macro_yearly"]["digital_deficit"].hist,
+         kept=raw.kept_scalars["strategy"]["operating_profit_2040"], drivers=raw.kept_drivers)
+"""
+
+
+def assert_same_stats(a, b, exact_moments=False):
+    for group, vars_ in a.items():
+        for var, st in vars_.items():
+            other = b[group][var]
+            np.testing.assert_array_equal(st.hist, other.hist, err_msg=f"{group}/{var}")
+            np.testing.assert_array_equal(st.min, other.min)
+            np.testing.assert_array_equal(st.max, other.max)
+            np.testing.assert_array_equal(st.n, other.n)
+            rtol = 0 if exact_moments else 1e-10
+            np.testing.assert_allclose(other.mean, st.mean, rtol=rtol, atol=1e-12)
+            np.testing.assert_allclose(other.m2, st.m2, rtol=rtol, atol=1e-9)
+
+
+def test_killed_run_resumes_to_the_same_numbers(tmp_path):
+    ckpt, out = tmp_path / "checkpoint.npz", tmp_path / "out.npz"
+    script = RUN_SCRIPT.format(overrides=OVERRIDES, ckpt=str(ckpt), out=str(out))
+    proc = subprocess.Popen([sys.executable, "-c", script], env=ENV, stderr=subprocess.PIPE)
+    deadline = time.time() + 240
+    while not ckpt.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    assert ckpt.exists(), "no checkpoint was written before the run ended"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not out.exists(), "the run finished before it could be killed"
+    with np.load(ckpt) as data:
+        resumed_from = int(data["next_pos"])
+    assert 1 <= resumed_from < 32
+    again = subprocess.run(
+        [sys.executable, "-c", script], env=ENV, capture_output=True, text=True, timeout=300
+    )
+    assert again.returncode == 0, again.stderr[-2000:]
+    reference = simulate_raw(compose([o for o in OVERRIDES if "checkpoint" not in o]))
+    with np.load(out) as got:
+        st = reference.stats["strategy"]["operating_profit_2040"]
+        np.testing.assert_array_equal(got["mean"], st.mean)
+        np.testing.assert_array_equal(got["m2"], st.m2)
+        np.testing.assert_array_equal(
+            got["hist"], reference.stats["macro_yearly"]["digital_deficit"].hist
+        )
+        np.testing.assert_array_equal(
+            got["kept"], reference.kept_scalars["strategy"]["operating_profit_2040"]
+        )
+        np.testing.assert_array_equal(got["drivers"], reference.kept_drivers)
+
+
+def test_checkpoint_of_another_config_is_refused(tmp_path):
+    from engine.checkpoint import CheckpointError
+
+    ckpt = tmp_path / "checkpoint.npz"
+    small = [
+        "engine.n_paths=2048",
+        "engine.chunk_size=1024",
+        "engine.progress=false",
+        "engine.checkpoint_every=1",
+    ]
+    simulate_raw(compose(small), checkpoint=ckpt)
+    assert ckpt.exists()
+    with pytest.raises(CheckpointError, match="another config"):
+        simulate_raw(compose([*small, "engine.seed=5"]), checkpoint=ckpt)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return s.getsockname()[1]
+
+
+def test_two_processes_merge_to_single_process_numbers(tmp_path):
+    overrides = [
+        "engine.n_paths=8192",
+        "engine.chunk_size=2048",
+        "engine.progress=false",
+        "engine.keep_trajectories=256",
+    ]
+    port = _free_port()
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "engine.distributed",
+                "run",
+                "--coordinator",
+                f"localhost:{port}",
+                "--num-processes",
+                "2",
+                "--process-id",
+                str(i),
+                "--out",
+                str(tmp_path),
+                *overrides,
+            ],
+            env=ENV,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(2)
+    ]
+    for p in procs:
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err[-2000:]
+    merged = merge_parts(sorted(tmp_path.glob("part-*.npz")))
+    single = simulate_raw(compose(overrides))
+    assert merged.n_paths == single.n_paths == 8192
+    assert_same_stats(single.stats, merged.stats)
+    for a, b in zip(
+        jax.tree_util.tree_leaves(single.kept_scalars),
+        jax.tree_util.tree_leaves(merged.kept_scalars),
+        strict=True,
+    ):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(single.kept_drivers, merged.kept_drivers)
