@@ -135,10 +135,10 @@ def make_path_fn(params: ModelParams, cols: DriverColumns, dtype=jnp.float32):
     scale = c["earliness_scale_years"]
     market_growth = f((1.0 + m["market_growth"]) ** (p.years - 2040.0))  # (T,)
 
-    def simulate_path(v):
+    def simulate_path(v, success_prob):
         s = {name: v[i] for name, i in cols.scalar.items()}
         dv = {k: v[idx] for k, idx in cols.domain.items()}  # each (D,)
-        success = (v[cols.policy_success] < f(p.success_prob)).astype(dtype)  # (S,)
+        success = (v[cols.policy_success] < success_prob).astype(dtype)  # (S,)
         policy_delay = v[cols.policy_delay]  # (S,)
         impact_factor = v[cols.impact_factor]  # (I,)
 
@@ -263,9 +263,15 @@ def make_path_fn(params: ModelParams, cols: DriverColumns, dtype=jnp.float32):
         }
         return dom_y, macro_y
 
-    def simulate_paths(values):
-        """Batch of paths: values (B, n_drivers) -> (scalars, yearly), leading axis B."""
-        dom_y, macro_y = jax.vmap(simulate_path)(values)
+    def simulate_paths(values, success_prob=None):
+        """Batch of paths: values (B, n_drivers) -> (scalars, yearly), leading axis B.
+
+        ``success_prob`` (S,) is the scenario's policy-success probability; an argument rather
+        than a constant, so that every scenario runs the same compiled program.
+        """
+        if success_prob is None:
+            success_prob = f(p.success_prob)
+        dom_y, macro_y = jax.vmap(simulate_path, in_axes=(0, None))(values, success_prob)
         return outcomes(dom_y, macro_y, p)
 
     return simulate_paths

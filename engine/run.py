@@ -162,7 +162,7 @@ def simulate_raw(
     root = root_key(e.seed)
     names = table.uniform_names
 
-    def chunk_fn(chain, draw, mask, traj_rows, edges, supplied):
+    def chunk_fn(chain, draw, mask, traj_rows, edges, supplied, success_prob):
         def keys_uniforms(c, d):
             return driver_uniforms(jax.random.fold_in(jax.random.fold_in(root, c), d), names)
 
@@ -171,12 +171,10 @@ def simulate_raw(
         else:
             u = supplied.astype(dtype)
         values = table.values(u, apply_copula=apply_copula)
-        scalars, yearly = path_fn(values)
+        scalars, yearly = path_fn(values, success_prob)
         # keep policy success as the 0/1 outcome the path saw, not the uniform behind it
         ps = jnp.asarray(cols.policy_success)
-        values = values.at[:, ps].set(
-            (values[:, ps] < jnp.asarray(params.success_prob, dtype)).astype(dtype)
-        )
+        values = values.at[:, ps].set((values[:, ps] < success_prob).astype(dtype))
         outputs = {**scalars, **yearly}
         stats = tree_chunk_stats(outputs, mask, edges, bins)
         finite = jax.tree_util.tree_map(lambda x: _first_nonfinite(x, mask), outputs)
@@ -222,7 +220,10 @@ def simulate_raw(
     c0 = chunk_inputs(0)
     dummy_edges = _dummy_edges(path_fn, len(table.names), dtype)
     t_trace = time.perf_counter()
-    scal0, _, traj0, _, _ = jax.block_until_ready(run_chunk(*c0[:4], dummy_edges, c0[4]))
+    success_prob = jnp.asarray(params.success_prob, dtype)
+    scal0, _, traj0, _, _ = jax.block_until_ready(
+        run_chunk(*c0[:4], dummy_edges, c0[4], success_prob)
+    )
     compile_time = time.perf_counter() - t_compile
     log.debug("shape trace %.2f s, compile + pilot chunk %.2f s", t_trace - t_compile, compile_time)
     real0 = c0[5][2]
@@ -261,7 +262,7 @@ def simulate_raw(
         ch, dr, mk, tr, sup, (chain, draw, real, sel) = chunk_inputs(i) if i else c0
         t_dev = time.perf_counter()
         scal, values, traj, part, finite = jax.block_until_ready(
-            run_chunk(ch, dr, mk, tr, edges, sup)
+            run_chunk(ch, dr, mk, tr, edges, sup, success_prob)
         )
         t_host = time.perf_counter()
         device_time += t_host - t_dev

@@ -12,11 +12,13 @@ import pytest
 from engine import SimulationError, compose, simulate
 from engine.stats import Stats, from_chunk, merge, pilot_edges
 
+# one canonical program (chunk 2048) for most tests: it compiles once per machine (cache)
 BASE = [
     "engine.n_paths=4096",
     "engine.chains=4",
     "engine.keep_trajectories=256",
     "engine.progress=false",
+    "engine.chunk_size=2048",
 ]
 
 
@@ -30,11 +32,11 @@ def digest(res) -> str:
 
 @pytest.fixture(scope="module")
 def base_result():
-    return simulate(compose(BASE + ["engine.chunk_size=4096"]))
+    return simulate(compose(BASE))
 
 
 def test_same_config_bit_identical(base_result):
-    again = simulate(compose(BASE + ["engine.chunk_size=4096"]))
+    again = simulate(compose(BASE))
     assert digest(again) == digest(base_result)
 
 
@@ -80,7 +82,7 @@ def test_determinism_across_processes(base_result, tmp_path):
     code = (
         "import hashlib, jax, numpy as np\n"
         "from engine import compose, simulate\n"
-        f"r = simulate(compose({BASE + ['engine.chunk_size=4096']!r}))\n"
+        f"r = simulate(compose({BASE!r}))\n"
         "h = hashlib.sha256()\n"
         "[h.update(np.ascontiguousarray(x).tobytes()) for x in jax.tree_util.tree_leaves(r.raw.kept_scalars)]\n"
         "h.update(r.raw.kept_drivers.tobytes()); print(h.hexdigest())\n"
@@ -105,7 +107,7 @@ def test_two_devices_match_one(tmp_path):
     code = (
         "import numpy as np, jax\n"
         "from engine import compose, simulate\n"
-        f"r = simulate(compose({BASE + ['engine.chunk_size=2048']!r}))\n"
+        f"r = simulate(compose({BASE!r}))\n"
         "print(len(r.raw.devices))\n"
         "np.save('{out}', r.scalars('strategy', 'operating_profit_2040').to_numpy())\n"
     )

@@ -17,8 +17,8 @@ from engine.distributed import merge_parts
 from engine.run import simulate_raw
 
 OVERRIDES = [
-    "engine.n_paths=32768",
-    "engine.chunk_size=1024",
+    "engine.n_paths=65536",
+    "engine.chunk_size=2048",
     "engine.progress=false",
     "engine.keep_trajectories=64",
     "engine.checkpoint_every=1",
@@ -65,7 +65,7 @@ def test_killed_run_resumes_to_the_same_numbers(tmp_path):
     assert not out.exists(), "the run finished before it could be killed"
     with np.load(ckpt) as data:
         resumed_from = int(data["next_pos"])
-    assert 1 <= resumed_from < 32
+    assert 1 <= resumed_from < 32  # 32 chunks of 2048
     again = subprocess.run(
         [sys.executable, "-c", script], env=ENV, capture_output=True, text=True, timeout=300
     )
@@ -89,8 +89,8 @@ def test_checkpoint_of_another_config_is_refused(tmp_path):
 
     ckpt = tmp_path / "checkpoint.npz"
     small = [
-        "engine.n_paths=2048",
-        "engine.chunk_size=1024",
+        "engine.n_paths=4096",
+        "engine.chunk_size=2048",
         "engine.progress=false",
         "engine.checkpoint_every=1",
     ]
