@@ -87,6 +87,35 @@ def write_run(result, run_dir: Path):
     return paths, dt
 
 
+SCENARIOS = ("capture", "not_so_bright", "mixed")
+SCENARIO_VARIABLES = (
+    "strategy/operating_profit_2040",
+    "strategy/investment_cum_2040",
+    "strategy/fcf_cum_2040",
+    "macro/digital_deficit_2040",
+    "macro/existing_value_added_2040",
+    "macro/fiscal_effect_2040",
+    "macro/social_security_savings_2040",
+    "macro/investment_total_cum_2040",
+)
+
+
+def write_scenarios(cfg: Config, dt, run_dir: Path, overrides=()) -> Path:
+    """Simulate the other scenarios on the same paths (same seed: common random numbers) and
+    write ``scenarios.csv``: paired differences of each scenario against ``capture``."""
+    from engine import simulate
+    from reports.io import write_csv_atomic
+    from reports.scenarios import compare_scenarios
+
+    dts = {cfg.scenario.name: dt}
+    for name in SCENARIOS:
+        if name not in dts:
+            other = cfg.with_scenario(name)  # same engine settings: same compiled program
+            dts[name] = simulate(other, overrides=overrides).to_datatree()
+    table = compare_scenarios(dts, baseline="capture", variables=SCENARIO_VARIABLES)
+    return write_csv_atomic(table, run_dir / "scenarios.csv")
+
+
 def headline(result) -> str:
     """A short table: 2040 profit and cumulative investment by strategy, deficit, fiscal effect."""
     import numpy as np
@@ -140,6 +169,8 @@ def run_job(cfg: Config, run_dir: Path, overrides=()) -> int:
     written, dt = write_run(result, run_dir)
     if checkpoint is not None and checkpoint.exists():
         checkpoint.unlink()  # the results are whole: nothing left to resume
+    if cfg.report.scenarios:
+        written.append(write_scenarios(cfg, dt, run_dir, overrides))
     written += write_explanation(
         run_dir, dt, cfg.engine.n_paths, cfg.report.sensitivity, cfg.report.formats
     )

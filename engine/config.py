@@ -85,6 +85,7 @@ class ReportConfig:
     sensitivity: bool | str = "auto"
     provenance: bool = False
     headline: bool = True
+    scenarios: bool = True
 
 
 @dataclass(frozen=True)
