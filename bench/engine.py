@@ -212,7 +212,8 @@ def worker_profile(chunk: int) -> None:
 # ----------------------------------------------------------------------------- parent
 
 
-def run_worker(args: list[str], devices: int | None = None, timeout: float = 3600) -> dict:
+def run_worker(args: list[str], devices: int | None = None, timeout: float = 3600) -> dict | None:
+    """Run one measurement in a fresh interpreter; None (after printing why) if it failed."""
     env = dict(os.environ)
     env.setdefault("JAX_PLATFORMS", "cpu")
     env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
@@ -230,7 +231,8 @@ def run_worker(args: list[str], devices: int | None = None, timeout: float = 360
         if line.startswith("RESULT "):
             return json.loads(line[len("RESULT ") :])
     sys.stderr.write(proc.stderr[-4000:])
-    raise RuntimeError(f"worker {args} failed with exit code {proc.returncode}")
+    print(f"    FAILED: worker {args} exited with {proc.returncode} (stderr above)", flush=True)
+    return None
 
 
 def load_note() -> str:
@@ -277,7 +279,10 @@ def main(argv=None) -> int:
     t_all = time.perf_counter()
     for n in sizes:
         print(f"  engine {_label(n)} paths on {args.devices} devices ...", flush=True)
-        engine[n] = r = run_worker(["engine", str(n)], devices=args.devices)
+        r = run_worker(["engine", str(n)], devices=args.devices)
+        if r is None:
+            continue
+        engine[n] = r
         print(
             f"    {r['paths_per_s']:>9,} paths/s (simulate {r['sim_s']} s + summary "
             f"{r['summary_s']} s; simulate only {r['sim_paths_per_s']:,} paths/s), compile "
@@ -288,7 +293,10 @@ def main(argv=None) -> int:
         )
     for n in one_dev:
         print(f"  engine {_label(n)} paths on 1 device ...", flush=True)
-        engine1[n] = r = run_worker(["engine", str(n)], devices=1)
+        r = run_worker(["engine", str(n)], devices=1)
+        if r is None:
+            continue
+        engine1[n] = r
         print(
             f"    {r['paths_per_s']:>9,} paths/s (simulate only {r['sim_paths_per_s']:,}), "
             f"compile {r['compile_s']} s, peak RSS {r['peak_rss_mb']:.0f} MB",
@@ -296,7 +304,10 @@ def main(argv=None) -> int:
         )
     for n in numpy_sizes:
         print(f"  numpy {_label(n)} paths (chunk {args.numpy_chunk}) ...", flush=True)
-        numpy_[n] = r = run_worker(["numpy", str(n), str(args.numpy_chunk)])
+        r = run_worker(["numpy", str(n), str(args.numpy_chunk)])
+        if r is None:
+            continue
+        numpy_[n] = r
         t = r["timings"]
         print(
             f"    {r['paths_per_s']:>9,} paths/s ({r['wall_s']} s: uniforms {t['uniforms']}, "
@@ -308,6 +319,7 @@ def main(argv=None) -> int:
     if not args.no_profile:
         print(f"  profile of one {CHUNK}-path chunk (1 device) ...", flush=True)
         r = run_worker(["profile", str(CHUNK)], devices=1)
+    if not args.no_profile and r is not None:
         s = r["seconds"]
         parts = ("uniforms", "driver_values", "path_model", "streaming_stats")
         total = sum(s[k] for k in parts)
