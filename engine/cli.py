@@ -100,17 +100,30 @@ SCENARIO_VARIABLES = (
 )
 
 
+SCENARIO_PATHS = 40_000  # paths (at least) on which the other scenarios are simulated
+
+
 def write_scenarios(cfg: Config, dt, run_dir: Path, overrides=()) -> Path:
-    """Simulate the other scenarios on the same paths (same seed: common random numbers) and
-    write ``scenarios.csv``: paired differences of each scenario against ``capture``."""
+    """Simulate the other scenarios on the first paths of this run (same keys: common random
+    numbers) and write ``scenarios.csv``: paired differences of each scenario against capture.
+
+    The comparison uses the first ``n`` paths of every chain, n a multiple of the run's chunk
+    (so the same compiled program runs) and at least SCENARIO_PATHS or the whole run.
+    """
     from engine import simulate
+    from engine.run import _layout
     from reports.io import write_csv_atomic
     from reports.scenarios import compare_scenarios
 
-    dts = {cfg.scenario.name: dt}
+    e = cfg.engine
+    _, chunk = _layout(cfg)
+    n = min(e.n_paths, -(-SCENARIO_PATHS // chunk) * chunk, e.keep_paths)
+    n -= n % e.chains
+    per_chain = n // e.chains
+    dts = {cfg.scenario.name: dt.isel(draw=slice(0, per_chain))}
     for name in SCENARIOS:
         if name not in dts:
-            other = cfg.with_scenario(name)  # same engine settings: same compiled program
+            other = cfg.with_scenario(name).with_engine(n_paths=n, chunk_size=chunk)
             dts[name] = simulate(other, overrides=overrides).to_datatree()
     table = compare_scenarios(dts, baseline="capture", variables=SCENARIO_VARIABLES)
     return write_csv_atomic(table, run_dir / "scenarios.csv")
