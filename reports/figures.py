@@ -213,6 +213,9 @@ def make_figures(
         for ent in dt["strategy_yearly"]["strategy"].values:
             fig = fan_chart(dt, "operating_profit", str(ent), "strategy")
             paths += save_figure(fig, out_dir / f"fan_operating_profit_{ent}", formats)
+    if has("macro_yearly", "digital_deficit"):
+        fig = fan_chart(dt, "digital_deficit", None, "macro")
+        paths += save_figure(fig, out_dir / "fan_digital_deficit", formats)
     for variable in ("digital_deficit_2040", "investment_total_cum_2040"):
         if has("macro", variable):
             [(_, _, da)] = select_cells(dt, variable, group="macro")
