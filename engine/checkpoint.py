@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from engine.atomic import atomic_path
 from engine.stats import Stats
 
 STATS_FIELDS = ("n", "mean", "m2", "min", "max", "hist", "lo", "hi")
@@ -70,19 +69,9 @@ def unflatten_into(data, state):
 
 
 def save_checkpoint(path: Path, fingerprint: str, state) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, fingerprint=np.asarray(fingerprint), **flatten_state(state))
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, fingerprint=np.asarray(fingerprint), **flatten_state(state))
+    return Path(path)
 
 
 def load_checkpoint(path: Path, fingerprint: str, state):

@@ -11,9 +11,9 @@ import json
 import logging
 import os
 import sys
-import tempfile
 from pathlib import Path
 
+from engine.atomic import atomic_path
 from engine.config import CONFIG_DIR, Config, ConfigError, from_dictconfig
 
 log = logging.getLogger("jp2040")
@@ -55,15 +55,8 @@ def _jax_started() -> bool:
 
 
 def write_netcdf_atomic(dt, path: Path) -> Path:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         dt.to_netcdf(tmp, engine="netcdf4")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     return path
 
 

@@ -29,6 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from engine.config import DOMAIN_DRIVERS
 from engine.drivers import DriverTable
 from engine.params import (
     ModelParams,
@@ -86,18 +87,11 @@ class DriverColumns:
     @classmethod
     def from_table(cls, table: DriverTable, params: ModelParams) -> DriverColumns:
         idx = {n: i for i, n in enumerate(table.names)}
-        kinds = (
-            "launch_delay",
-            "bass_p_factor",
-            "bass_q_factor",
-            "market_factor",
-            "share_factor",
-            "margin_factor",
-            "cost_overrun",
-        )
         return cls(
             scalar={n: i for n, i in idx.items() if "." not in n},
-            domain={k: np.array([idx[f"{k}.{d}"] for d in params.domain_ids]) for k in kinds},
+            domain={
+                k: np.array([idx[f"{k}.{d}"] for d in params.domain_ids]) for k in DOMAIN_DRIVERS
+            },
             policy_delay=np.array([idx[f"policy_delay.{s}"] for s in params.strategy_ids]),
             policy_success=np.array([idx[f"policy_success.{s}"] for s in params.strategy_ids]),
             impact_factor=np.array([idx[f"impact_factor.{i}"] for i in params.impact_ids]),

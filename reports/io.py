@@ -7,34 +7,23 @@ contents or has the complete new ones. The engine reuses these helpers for its o
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import pandas as pd
+
+from engine.atomic import atomic_path
 
 __all__ = ["write_bytes_atomic", "write_csv_atomic", "write_text_atomic"]
 
 
 def write_bytes_atomic(data: bytes, path: str | os.PathLike) -> Path:
-    """Write ``data`` to ``path`` atomically and return the path.
-
-    The parent directory is created if needed. The temporary file lives in the same directory so
-    that ``os.replace`` is a rename on one filesystem.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
-        raise
-    return path
+    """Write ``data`` to ``path`` atomically (``engine.atomic.atomic_path``), fsync-ed, and
+    return the path."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    return Path(path)
 
 
 def write_text_atomic(text: str, path: str | os.PathLike, encoding: str = "utf-8") -> Path:

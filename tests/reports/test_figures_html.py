@@ -107,7 +107,9 @@ def test_write_reports_outputs(reported):
     names = {p.name for p in written}
     assert {"summary.csv", "downside.csv", "exceedance.csv", "report.html"} <= names
     pngs = sorted((run_dir / "figures").glob("*.png"))
-    assert len(pngs) == 4 + len(STRATEGIES) + 2 + 1
+    assert (
+        len(pngs) == 4 + len(STRATEGIES) + 1 + 2 + 1
+    )  # forests, fans (+ deficit), exceedance, drivers
     assert all(p.read_bytes().startswith(PNG_MAGIC) for p in pngs)
 
 
