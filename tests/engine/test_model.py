@@ -1,10 +1,13 @@
 """Hand-checked cases: with every driver fixed (point masses) the engine reproduces the closed-form
 adoption, revenue, profit and cumulative investment, and the report's central figures."""
 
+import copy
+
 import numpy as np
 import pytest
 
 from engine import compose, simulate
+from engine.config import validate
 from engine.params import adoption, build_params, dc_facility_capex, investment_weights
 
 POINT = {"dist": "pointmass", "value": 1.0}
@@ -28,41 +31,43 @@ MEDIANS = {
 }
 
 
-def fixed_overrides():
-    out = [
-        "scenario=capture",
-        "engine.n_paths=64",
-        "engine.chains=2",
-        "engine.chunk_size=64",
-        "engine.keep_trajectories=64",
-        "engine.progress=false",
-        "drivers.correlation.entries=[]",
-    ]
-    for name, value in MEDIANS.items():
-        out.append(f"drivers.{name}={{dist: pointmass, value: {value}}}")
-    for k in (
-        "bass_p_factor",
-        "bass_q_factor",
-        "market_factor",
-        "share_factor",
-        "margin_factor",
-        "cost_overrun",
-    ):
-        out.append(f"drivers.domain_defaults.{k}={{dist: pointmass, value: 1.0}}")
-    out.append("drivers.domain_defaults.launch_delay={dist: pointmass, value: 0.0}")
-    out.append("drivers.strategy_defaults.policy_delay={dist: pointmass, value: 0.0}")
-    out.append("drivers.impact_defaults.impact_factor={dist: pointmass, value: 1.0}")
-    # the nominal path, without the calibration scales fitted for the median path
-    out.append(
-        "macro.calibration={market_scale: {}, investment_scale: {}, impact_scale: {}, "
-        "humanoid_take_up_scale: 1.0}"
+def fixed_config():
+    """Every driver a point mass at its median, no copula, no calibration scales: the nominal
+    path, whose numbers have closed forms."""
+    base = compose(
+        [
+            "scenario=capture",
+            "engine.n_paths=64",
+            "engine.chains=2",
+            "engine.chunk_size=64",
+            "engine.keep_trajectories=64",
+            "engine.progress=false",
+        ]
     )
-    return out
+    raw = copy.deepcopy(base.raw)
+    drivers = raw["drivers"]
+    drivers["correlation"]["entries"] = []
+    for name, value in MEDIANS.items():
+        drivers[name] = {"dist": "pointmass", "value": value}
+    for k in drivers["domain_defaults"]:
+        drivers["domain_defaults"][k] = {
+            "dist": "pointmass",
+            "value": 0.0 if k == "launch_delay" else 1.0,
+        }
+    drivers["strategy_defaults"]["policy_delay"] = {"dist": "pointmass", "value": 0.0}
+    drivers["impact_defaults"]["impact_factor"] = {"dist": "pointmass", "value": 1.0}
+    raw["macro"]["calibration"] = {
+        "market_scale": {},
+        "investment_scale": {},
+        "impact_scale": {},
+        "humanoid_take_up_scale": 1.0,
+    }
+    return validate(raw)
 
 
 @pytest.fixture(scope="module")
 def fixed():
-    cfg = compose(fixed_overrides())
+    cfg = fixed_config()
     return cfg, simulate(cfg)
 
 
