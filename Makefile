@@ -16,7 +16,8 @@ done; exit 1
 endef
 export find_python
 
-.PHONY: run test bench lint format clean calibrate golden docs fit
+
+.PHONY: run test bench bench-full lint format clean calibrate golden docs fit
 
 $(VENV)/.created:
 	@py=$$(bash -c "$$find_python") || { \
@@ -43,7 +44,12 @@ test: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff format --check .
 	$(VPY) -m pytest -q
 
+# CPU benchmarks at 1e5 and 1e6 paths (a few minutes); bench-full adds 1e7 (about half an hour here)
 bench: $(VENV)/.installed-dev
+	$(VPY) bench/distributions.py
+	$(VPY) bench/engine.py --quick
+
+bench-full: $(VENV)/.installed-dev
 	$(VPY) bench/distributions.py
 	$(VPY) bench/engine.py
 

@@ -49,6 +49,8 @@ from engine.params import (
 )
 
 IMPACT_CAP = 2.0  # engine.model.IMPACT_CAP
+from engine.stats import NO_HISTOGRAM_GROUPS  # noqa: E402
+
 PILOT_ROWS = 4096  # rows of the first chunk that set the histogram edges
 DOMAIN_KINDS = (
     "launch_delay",
@@ -521,6 +523,18 @@ def chunk_stats(x: np.ndarray, lo: np.ndarray, hi: np.ndarray, bins: int) -> NpS
     flat = x.reshape(b, n_elem)
     mean = flat.mean(axis=0, dtype=np.float64)
     m2 = ((flat - mean.astype(x.dtype)) ** 2).sum(axis=0, dtype=np.float64)
+    if bins == 0:
+        hist = np.zeros((n_elem, 2), np.int64)
+        return NpStats(
+            n=float(b),
+            mean=mean.reshape(shape),
+            m2=m2.reshape(shape),
+            min=flat.min(axis=0).astype(np.float64).reshape(shape),
+            max=flat.max(axis=0).astype(np.float64).reshape(shape),
+            hist=hist.reshape(shape + (2,)),
+            lo=np.asarray(lo, np.float64).reshape(shape),
+            hi=np.asarray(hi, np.float64).reshape(shape),
+        )
     lo_f = lo.reshape(-1).astype(x.dtype)
     inv_w = (bins / (hi - lo)).reshape(-1).astype(x.dtype)
     k = np.floor((flat - lo_f) * inv_w)
@@ -617,7 +631,8 @@ def run_numpy(
             if not edges:
                 edges = {name: pilot_edges(x[:PILOT_ROWS]) for name, x in outputs.items()}
             for name, x in outputs.items():
-                part = chunk_stats(x, *edges[name], bins)
+                no_hist = name.split("/")[0] in NO_HISTOGRAM_GROUPS  # as the engine
+                part = chunk_stats(x, *edges[name], 0 if no_hist else bins)
                 acc[name] = part if name not in acc else acc[name].merge(part)
         t5 = time.perf_counter()
         for key, dt in zip(

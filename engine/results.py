@@ -12,6 +12,7 @@ from engine.config import Config
 from engine.drivers import DriverTable
 from engine.params import COUNTRIES_RATIO, COUNTRIES_SPEND, REGIONS, ModelParams
 from engine.run import RawResult
+from engine.stats import has_histogram
 
 log = logging.getLogger("jp2040.engine")
 
@@ -146,9 +147,10 @@ class SimulationResult:
         """One row per variable x entity x year (year empty for per-path scalars).
 
         Columns: group, variable, entity, year, mean, sd, p05, p50, p95, mcse_mean, ess_bulk,
-        r_hat. mean/sd are over all paths (streaming, float64); quantiles are exact from the kept
-        draws when every path was kept, otherwise from the streaming histogram (error at most one
-        bin width); mcse_mean = sd / sqrt(n) (paths are independent); ess_bulk and r_hat come from
+        r_hat, quantiles_from. mean/sd are over all paths (streaming, float64); quantiles are
+        exact from the kept draws when every path was kept ("all paths"), otherwise from the
+        streaming histogram over all paths ("histogram", error at most one bin width), or for the
+        per-domain yearly cells (no histogram, see engine.stats) from the kept trajectories; mcse_mean = sd / sqrt(n) (paths are independent); ess_bulk and r_hat come from
         ArviZ on the first kept draws of each chain (DIAGNOSTIC_DRAWS for scalars,
         DIAGNOSTIC_DRAWS_YEARLY for yearly cells; ESS is ArviZ's relative bulk ESS times the path
         count). Paths are independent, so these are sanity checks: ESS near the path count and
@@ -161,18 +163,25 @@ class SimulationResult:
             kept_src = self.raw.trajectories if yearly else self.raw.kept_scalars
             for var, st in vars_.items():
                 kept = kept_src.get(group, {}).get(var)
-                all_kept = kept is not None and kept.shape[0] * kept.shape[1] == n_paths
-                if all_kept:
+                n_kept = 0 if kept is None else kept.shape[0] * kept.shape[1]
+                if n_kept == n_paths or (n_kept and not has_histogram(st)):
                     flat = kept.reshape((-1,) + kept.shape[2:]).astype(np.float64)
                     q = np.quantile(flat, [0.05, 0.5, 0.95], axis=0)
-                else:
+                    source = "all paths" if n_kept == n_paths else f"{n_kept} kept paths"
+                elif has_histogram(st):
                     q = np.stack([st.quantile(x) for x in (0.05, 0.5, 0.95)])
+                    source = "histogram"
+                else:
+                    q = np.full((3,) + st.mean.shape, np.nan)
+                    source = "none"
                 ess, rhat = _diagnostics(
                     kept, DIAGNOSTIC_DRAWS_YEARLY if yearly else DIAGNOSTIC_DRAWS
                 )
                 if ess is not None:
                     ess = ess * n_paths  # relative ESS of the subset, scaled to all paths
-                frames.append(_rows(self, group, var, st, q, ess, rhat, yearly))
+                frames.append(
+                    _rows(self, group, var, st, q, ess, rhat, yearly).assign(quantiles_from=source)
+                )
         out = pd.concat(frames, ignore_index=True)
         out["year"] = out["year"].astype("Int64")
         return out

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -78,6 +77,9 @@ def chunk_stats(x, mask, lo, hi, bins: int):
     valid = mk > 0
     vmin = jnp.min(jnp.where(valid, xs, jnp.inf), axis=0)
     vmax = jnp.max(jnp.where(valid, xs, -jnp.inf), axis=0)
+    if bins == 0:  # no histogram for this leaf: quantiles come from kept paths instead
+        hist = jnp.zeros(x.shape[1:] + (2,), jnp.int32)
+        return {"n": n, "mean": mean, "m2": m2, "min": vmin, "max": vmax, "hist": hist}
     width = (hi - lo) / bins
     k = jnp.floor((xs - lo) / width).astype(jnp.int32) + 1
     k = jnp.clip(k, 0, bins + 1)
@@ -138,11 +140,29 @@ def pilot_edges(sample: np.ndarray, widen: float = 0.1) -> tuple[np.ndarray, np.
     return lo, hi
 
 
-def tree_chunk_stats(tree, mask, edges, bins: int):
-    """``chunk_stats`` over every leaf of a pytree; ``edges`` is a matching tree of (lo, hi)."""
-    return jax.tree_util.tree_map(
-        lambda x, e: chunk_stats(x, mask, e[0], e[1], bins),
-        tree,
-        edges,
-        is_leaf=lambda z: isinstance(z, tuple) and len(z) == 2,
-    )
+NO_HISTOGRAM_GROUPS = ("domain_yearly",)
+"""Groups streamed without histograms: 25 domains x 4 variables x years is over half of all
+cells, and the histogram scatter-add is half the cost of a chunk on CPU. Their quantiles come
+from the kept trajectories (``summary.csv`` says so in ``quantiles_from``)."""
+
+
+def has_histogram(stats: Stats) -> bool:
+    return stats.hist.shape[-1] > 2
+
+
+def tree_chunk_stats(tree: dict, mask, edges: dict, bins: int):
+    """``chunk_stats`` over every leaf of ``{group: {var: array}}``; ``edges`` matches it with
+    (lo, hi) pairs. Groups in NO_HISTOGRAM_GROUPS get no histogram."""
+    return {
+        group: {
+            var: chunk_stats(
+                x,
+                mask,
+                edges[group][var][0],
+                edges[group][var][1],
+                0 if group in NO_HISTOGRAM_GROUPS else bins,
+            )
+            for var, x in vars_.items()
+        }
+        for group, vars_ in tree.items()
+    }
