@@ -39,7 +39,7 @@ HIGH_IS_BAD = (
     "defense_ratio",
     "dc_facility_capex",
 )
-DIAGNOSTIC_DRAWS = 1000  # ESS / R-hat of per-path scalars on this many draws per chain at most
+DIAGNOSTIC_DRAWS = 500  # ESS / R-hat of per-path scalars on this many draws per chain at most
 DIAGNOSTIC_DRAWS_YEARLY = 200  # ... and of yearly cells (thousands: ArviZ loops over cells)
 
 

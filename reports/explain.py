@@ -29,7 +29,7 @@ from reports.sensitivity import first_order, given_data_indices, tail_sensitivit
 log = logging.getLogger("jp2040.reports")
 
 MIN_PATHS = 20_000  # below this the indices are mostly noise: the section says so instead
-MAX_ROWS = 50_000  # indices and PRIM on at most this many kept paths (a prefix of every chain)
+MAX_ROWS = 40_000  # indices and PRIM on at most this many kept paths (a prefix of every chain)
 TAIL = 0.05
 TOP_DRIVERS = 20  # drivers kept per outcome after screening (first-order index and tail KS)
 
@@ -96,7 +96,7 @@ def outcome_values(dt: xr.DataTree, outcome: Outcome, rows: np.ndarray) -> np.nd
 def explain(
     dt: xr.DataTree,
     outcomes=HEADLINE_OUTCOMES,
-    n_boot: int = 100,
+    n_boot: int = 50,
     seed: int = 0,
     max_rows: int = MAX_ROWS,
 ):
