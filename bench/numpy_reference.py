@@ -49,7 +49,7 @@ from engine.params import (
 )
 
 IMPACT_CAP = 2.0  # engine.model.IMPACT_CAP
-from engine.stats import NO_HISTOGRAM_GROUPS  # noqa: E402
+from engine.stats import NO_HISTOGRAM_GROUPS, Stats, merge, pilot_edges  # noqa: E402
 
 PILOT_ROWS = 4096  # rows of the first chunk that set the histogram edges
 DOMAIN_KINDS = (
@@ -459,60 +459,8 @@ def make_model(params: ModelParams, names: tuple[str, ...], dtype=np.float32):
 # ----------------------------------------------------------------------------- streaming stats
 
 
-@dataclass
-class NpStats:
-    """Streaming statistics of one output (per-element arrays; hist has bins + 2 cells)."""
-
-    n: float
-    mean: np.ndarray
-    m2: np.ndarray
-    min: np.ndarray
-    max: np.ndarray
-    hist: np.ndarray
-    lo: np.ndarray
-    hi: np.ndarray
-
-    def merge(self, b: NpStats) -> NpStats:
-        """Chan et al.'s parallel merge (float64)."""
-        n = self.n + b.n
-        delta = b.mean - self.mean
-        return NpStats(
-            n=n,
-            mean=self.mean + delta * b.n / n,
-            m2=self.m2 + b.m2 + delta**2 * self.n * b.n / n,
-            min=np.minimum(self.min, b.min),
-            max=np.maximum(self.max, b.max),
-            hist=self.hist + b.hist,
-            lo=self.lo,
-            hi=self.hi,
-        )
-
-    def quantile(self, q: float) -> np.ndarray:
-        """Quantile from the histogram (linear within a bin), as ``engine.stats.Stats``."""
-        bins = self.hist.shape[-1] - 2
-        width = (self.hi - self.lo) / bins
-        inner = self.lo[..., None] + width[..., None] * np.arange(bins + 1)
-        left = np.concatenate([self.min[..., None], inner], axis=-1)
-        right = np.concatenate([inner, self.max[..., None]], axis=-1)
-        counts = self.hist.astype(np.float64)
-        cum = np.cumsum(counts, axis=-1)
-        target = q * cum[..., -1:]
-        k = np.minimum((cum < target).sum(-1, keepdims=True), counts.shape[-1] - 1)
-        before = np.take_along_axis(cum, k, -1) - np.take_along_axis(counts, k, -1)
-        inside = np.take_along_axis(counts, k, -1)
-        frac = np.where(inside > 0, (target - before) / np.maximum(inside, 1), 0.5)
-        lo_edge = np.take_along_axis(left, k, -1)
-        hi_edge = np.take_along_axis(right, k, -1)
-        return (lo_edge + np.clip(frac, 0, 1) * (hi_edge - lo_edge))[..., 0]
-
-
-def pilot_edges(sample: np.ndarray, widen: float = 0.1):
-    """[q0.001, q0.999] of a pilot sample per element, widened by 10% each side (engine.stats)."""
-    lo, hi = np.quantile(np.asarray(sample, np.float64), [0.001, 0.999], axis=0)
-    span = hi - lo
-    lo, hi = lo - widen * span, hi + widen * span
-    tiny = np.maximum(np.abs(lo) * 1e-6, 1e-9)
-    return lo, np.where(hi - lo < tiny, lo + tiny, hi)
+# Host-side merging, quantiles and pilot edges are plain NumPy in the engine too: shared.
+NpStats = Stats
 
 
 def chunk_stats(x: np.ndarray, lo: np.ndarray, hi: np.ndarray, bins: int) -> NpStats:
@@ -633,7 +581,7 @@ def run_numpy(
             for name, x in outputs.items():
                 no_hist = name.split("/")[0] in NO_HISTOGRAM_GROUPS  # as the engine
                 part = chunk_stats(x, *edges[name], 0 if no_hist else bins)
-                acc[name] = part if name not in acc else acc[name].merge(part)
+                acc[name] = merge(acc.get(name), part)
         t5 = time.perf_counter()
         for key, dt in zip(
             ("uniforms", "drivers", "model", "other", "stats"),
