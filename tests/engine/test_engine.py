@@ -1,5 +1,6 @@
 """Determinism, chunking, chains, scenario pairing, streaming statistics, NaN detection."""
 
+import ast
 import hashlib
 import os
 import subprocess
@@ -229,3 +230,27 @@ def test_supplied_uniforms_replace_random_draws(base_result):
     assert np.ptp(prof, axis=0).max() == 0.0
     with pytest.raises(SimulationError, match="shape"):
         simulate(cfg, uniforms=u[:10])
+
+
+def test_float64_mode_runs_and_agrees_with_float32(base_result):
+    # x64 is process-global in JAX: run it in its own process
+    code = (
+        "import numpy as np\n"
+        "from engine import compose, simulate\n"
+        f"r = simulate(compose({BASE + ['engine.dtype=float64']!r}))\n"
+        "x = r.scalars('strategy', 'operating_profit_2040')\n"
+        "assert r.raw.kept_scalars['strategy']['operating_profit_2040'].dtype == np.float64\n"
+        "print(repr(x.median().to_list()))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "JAX_PLATFORMS": "cpu"},
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    med64 = np.array(ast.literal_eval(proc.stdout.strip().splitlines()[-1]))
+    med32 = base_result.scalars("strategy", "operating_profit_2040").median().to_numpy()
+    # same paths (same keys), float32 vs float64 arithmetic and 23- vs 52-bit uniforms
+    np.testing.assert_allclose(med64, med32, rtol=2e-2, atol=1e-2)
