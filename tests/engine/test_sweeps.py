@@ -27,6 +27,7 @@ def test_joblib_sweep_writes_paired_sweep_csv(tmp_path):
         "engine.keep_trajectories=400",
         "engine.progress=false",
         "report.figures=false",
+        "report.scenarios=false",
         "report.html=false",
         "report.headline=false",
         "drivers.agi.median=2035,2039",
