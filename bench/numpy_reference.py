@@ -37,8 +37,12 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.special import expit, ndtr, ndtri
 
-from engine.config import Config
+from engine.config import (
+    DOMAIN_DRIVERS,  # noqa: E402
+    Config,
+)
 from engine.params import (
+    IMPACT_CAP,
     ModelParams,
     bass_cdf,
     bass_offset,
@@ -47,30 +51,9 @@ from engine.params import (
     investment_weight_total,
     investment_weights,
 )
-
-IMPACT_CAP = 2.0  # engine.model.IMPACT_CAP
 from engine.stats import NO_HISTOGRAM_GROUPS, Stats, merge, pilot_edges  # noqa: E402
 
 PILOT_ROWS = 4096  # rows of the first chunk that set the histogram edges
-DOMAIN_KINDS = (
-    "launch_delay",
-    "bass_p_factor",
-    "bass_q_factor",
-    "market_factor",
-    "share_factor",
-    "margin_factor",
-    "cost_overrun",
-)
-IMPACT_VARS = {  # impact id -> macro variable (engine.model.IMPACT_VARS)
-    "social_security_savings": "social_security_savings",
-    "import_substitution": "import_substitution",
-    "tourism_demand": "tourism_demand",
-    "autonomy_solutions_sales": "autonomy_solutions_sales",
-    "dc_power_saving": "dc_power_saving",
-    "digital_deficit_restraint": "digital_deficit_restraint",
-    "autonomous_driving_market": "autonomous_driving_market",
-    "workers_added": "workers_added",
-}
 
 
 # ----------------------------------------------------------------------------- quantile functions
@@ -240,7 +223,7 @@ def make_model(params: ModelParams, names: tuple[str, ...], dtype=np.float32):
     c = m["couplings"]
     idx = {n: i for i, n in enumerate(names)}
     scalar_cols = {n: i for n, i in idx.items() if "." not in n}
-    dom_cols = {k: np.array([idx[f"{k}.{d}"] for d in p.domain_ids]) for k in DOMAIN_KINDS}
+    dom_cols = {k: np.array([idx[f"{k}.{d}"] for d in p.domain_ids]) for k in DOMAIN_DRIVERS}
     delay_cols = np.array([idx[f"policy_delay.{s}"] for s in p.strategy_ids])
     success_cols = np.array([idx[f"policy_success.{s}"] for s in p.strategy_ids])
     impact_cols = np.array([idx[f"impact_factor.{i}"] for i in p.impact_ids])
@@ -391,7 +374,7 @@ def make_model(params: ModelParams, names: tuple[str, ...], dtype=np.float32):
 
         imp = {k: impacts[:, :, i] for i, k in enumerate(p.impact_ids)}
         macro_y = {
-            **{IMPACT_VARS[k]: x for k, x in imp.items()},
+            **imp,
             "digital_deficit": unrestrained - impacts[:, :, i_restraint],
             "labour_shortage": shortage_at(since + 2024.0, workers),
             "humanoid_demand": bought * humanoid_price,

@@ -32,6 +32,7 @@ import numpy as np
 from engine.config import DOMAIN_DRIVERS
 from engine.drivers import DriverTable
 from engine.params import (
+    IMPACT_CAP,
     ModelParams,
     bass_cdf,
     bass_offset,
@@ -61,17 +62,6 @@ MACRO_VECTOR_VARS = {
     "defense_spend": "country",
     "dc_facility_capex": "region",
 }
-IMPACT_VARS = {  # impact id -> macro variable (all identical except the deficit restraint)
-    "social_security_savings": "social_security_savings",
-    "import_substitution": "import_substitution",
-    "tourism_demand": "tourism_demand",
-    "autonomy_solutions_sales": "autonomy_solutions_sales",
-    "dc_power_saving": "dc_power_saving",
-    "digital_deficit_restraint": "digital_deficit_restraint",
-    "autonomous_driving_market": "autonomous_driving_market",
-    "workers_added": "workers_added",
-}
-IMPACT_CAP = 2.0  # an impact grows with adoption, at most to 2x the report's figure (x its factor)
 
 
 @dataclass(frozen=True)
@@ -234,7 +224,7 @@ def make_path_fn(params: ModelParams, cols: DriverColumns, dtype=jnp.float32):
         _, bought = jax.lax.scan(step, init, units)
 
         macro_y = {
-            **{IMPACT_VARS[k]: v for k, v in imp.items()},
+            **imp,  # each impact is a macro variable of the same name
             "digital_deficit": unrestrained - imp["digital_deficit_restraint"],
             "labour_shortage": shortage_at(years, workers),
             "humanoid_demand": bought * f(p.humanoid_price),

@@ -16,6 +16,7 @@ from engine.config import IMPACTS, Config
 COUNTRIES_RATIO = ("united_states", "nato", "japan")
 COUNTRIES_SPEND = ("united_states", "nato", "japan", "china")
 REGIONS = ("global", "japan")
+IMPACT_CAP = 2.0  # an impact grows with adoption, at most to 2x the report's figure (x its factor)
 INVESTMENT_GRID_YEARS = 80  # years after the start over which an investment schedule is normalised
 
 
