@@ -45,11 +45,15 @@ test: $(VENV)/.installed-dev
 	$(VPY) -m pytest -q
 
 # CPU benchmarks at 1e5 and 1e6 paths (a few minutes); bench-full adds 1e7 (about half an hour here)
-bench: $(VENV)/.installed-dev
+$(VENV)/.installed-bench: $(VENV)/.installed-dev
+	$(VPY) -m pip install -q -c $(CONSTRAINTS) -e ".[dev,bench]"
+	touch $@
+
+bench: $(VENV)/.installed-bench
 	$(VPY) bench/distributions.py
 	$(VPY) bench/engine.py --quick
 
-bench-full: $(VENV)/.installed-dev
+bench-full: $(VENV)/.installed-bench
 	$(VPY) bench/distributions.py
 	$(VPY) bench/engine.py
 

@@ -2,7 +2,7 @@
 
 Models (``"5 to 10"`` = 90% interval):
   A  lognormal("5 to 10") * normal("5 to 10")
-  B  30/70 mixture of lognormal("5 to 10") and normal("5 to 10") (icdf by bisection)
+  B  30/70 mixture of lognormal("5 to 10") and normal("5 to 10") (icdf: node table + Illinois)
   C  10-driver Gaussian copula (all pairs rho = 0.3) with lognormal("5 to 10") marginals
 Each is jitted, compiled once, then timed as best of 3 (``block_until_ready``) at 10M draws,
 generated in chunks of 1M. Usage: ``python bench/distributions.py [--draws N]``.

@@ -12,7 +12,7 @@ Same configs, same equations as ``engine/model.py`` (adoption -> revenue -> prof
 * quantile functions in NumPy/SciPy: metalog (Keelin basis, log/logit bounds), normal, lognormal,
   point mass, and the policy-delay mixture of a point mass at ``v <= 0`` (weight ``w``) with a
   lognormal in closed form ``icdf(u) = v if u <= w else lognormal.icdf((u - w) / (1 - w))``
-  (the engine bisects the mixture CDF; both give the same function);
+  (the engine inverts the mixture CDF numerically; both give the same function);
 * the path model and the outcome aggregation (strategy / area sums, 2040 values, totals);
 * streaming statistics of every output, like the engine's ``engine.stats``: count, mean, M2,
   min, max per element, and a fixed-edge histogram (``bins`` + under/overflow) per element with

@@ -3,6 +3,7 @@
 import jax
 import numpy as np
 import pytest
+import scipy.optimize as so
 import scipy.stats as st
 
 import distributions as D
@@ -105,3 +106,70 @@ def test_metalog_recovers_quantiles(bounds, n):
     got = np.asarray(m.icdf(ps.astype(np.float32)))
     tol = 2e-3 if n > 5 else 1e-6  # > 5 quantiles is a least-squares fit
     np.testing.assert_allclose(got, xs, rtol=tol)
+
+
+_HARD_MIXTURES = {
+    "separated modes": (
+        [D.Normal(0.0, 1.0), D.Normal(20.0, 1.0)],
+        [st.norm(0, 1), st.norm(20, 1)],
+        [0.5, 0.5],
+    ),
+    "uniform + narrow normal": (
+        [D.Uniform(0.0, 1.0), D.Normal(3.0, 0.1)],
+        [st.uniform(0, 1), st.norm(3, 0.1)],
+        [0.6, 0.4],
+    ),
+    "heavy tail": (
+        [D.LogNormal(0.0, 2.0), D.Normal(0.0, 1.0)],
+        [st.lognorm(2.0), st.norm(0, 1)],
+        [0.2, 0.8],
+    ),
+    "three parts": (
+        [D.Normal(0.0, 1.0), D.Normal(0.5, 5.0), D.LogNormal(1.0, 0.3)],
+        [st.norm(0, 1), st.norm(0.5, 5), st.lognorm(0.3, scale=np.e)],
+        [0.2, 0.3, 0.5],
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_HARD_MIXTURES))
+def test_mixture_icdf_inverts_scipy_mixture_cdf(name):
+    """The node table + Illinois quantile function against a float64 root of scipy's mixture CDF,
+    from the smallest float32 uniform to the largest, including u inside a gap between modes."""
+    comps, refs, w = _HARD_MIXTURES[name]
+    d = D.Mixture(comps, w)
+
+    def cdf(x):
+        return sum(wi * r.cdf(x) for wi, r in zip(w, refs))
+
+    def pdf(x):
+        return sum(wi * r.pdf(x) for wi, r in zip(w, refs))
+
+    rng = np.random.default_rng(3)
+    extremes = [1.2e-38, 1e-20, 1e-7, 1e-4, 0.5, 1 - 1e-4, 1 - 2**-24]
+    u = np.concatenate([rng.uniform(size=2000), extremes]).astype(np.float32)
+    x = np.asarray(jax.jit(d.icdf)(u), np.float64)
+    u64 = u.astype(np.float64)
+    xs = x[np.argsort(u)]
+    assert np.all(np.diff(xs) >= -1e-6 * np.abs(xs[1:])), "quantile function not monotone"
+    np.testing.assert_allclose(cdf(x), u64, rtol=0, atol=1e-6)  # float32 CDF resolution
+    inner = (u64 > 1e-4) & (u64 < 1 - 1e-4)
+    ref = np.array(
+        [so.brentq(lambda t, p=p: cdf(t) - p, -1e3, 1e4, xtol=1e-12) for p in u64[inner]]
+    )
+    tol = 2e-5 * np.abs(ref) + 1e-6 / np.maximum(pdf(ref), 1e-12)  # x error where F is flat is free
+    assert np.all(np.abs(x[inner] - ref) <= tol + 1e-6)
+
+
+def test_mixture_with_point_mass_returns_the_atom_exactly():
+    ln = st.lognorm(1.1, scale=np.exp(0.5))
+    d = D.Mixture([D.PointMass(0.0), D.LogNormal(0.5, 1.1)], [0.55, 0.45])
+    u = np.float32([1e-30, 0.1, 0.3, 0.5499, 0.55, 0.5501, 0.7, 0.99, 0.999999])
+    x = np.asarray(d.icdf(u), np.float64)
+    np.testing.assert_array_equal(x[:5], 0.0)
+    # above the atom: the lognormal part, to float32 CDF resolution
+    back = 0.55 + 0.45 * ln.cdf(x[5:])
+    np.testing.assert_allclose(back, u[5:].astype(np.float64), rtol=0, atol=3e-7)
+    assert np.all(x[5:] > 0)
+    draws = np.asarray(d.sample(jax.random.key(8), (100_000,)))
+    assert abs(np.mean(draws == 0.0) - 0.55) < 0.005
