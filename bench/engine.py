@@ -4,16 +4,17 @@ What is timed, per path count N (each in a fresh subprocess, so peak RSS is per 
 
 * engine: ``simulate(cfg)`` (all domains, strategies, areas, macro outcomes, streaming statistics
   of every output, kept draws) plus ``result.summary()`` (the summary table with its ArviZ
-  diagnostics). A warm-up run of one chunk first compiles the chunk function into a fresh,
-  empty compilation cache: its compile time (trace + XLA compile + one pilot chunk) is the
-  reported ``compile_s``. The timed run then reloads the compiled program from that cache
-  (``reload_s``: trace + cache load + pilot chunk, which the timed wall includes).
+  diagnostics). A warm-up run of one chunk (and its summary) first compiles the chunk function
+  into a fresh, empty compilation cache: its compile time (trace + XLA compile + one pilot chunk)
+  is the reported ``compile_s``. The timed run then reloads the compiled program from that cache
+  (``reload_s``: trace + cache load + pilot chunk, which the timed wall includes), so its
+  paths/s are "after compilation" but include every per-run cost.
   ``XLA_FLAGS=--xla_force_host_platform_device_count=2`` by default (paths sharded over 2 host
   devices, one per core); the 1-device run is reported too, at the sizes in ``--one-device``.
 * numpy: ``bench.numpy_reference.time_numpy`` at the same N: NumPy uniforms, copula, quantile
   functions, path model, streaming statistics (mean / M2 / min / max / 512-bin histogram of
   every element of every output) and a summary from them. Single-threaded NumPy.
-* profile: one engine chunk (65536 paths, 1 device) split into separately jitted pieces:
+* profile: one engine chunk (16384 paths, the default chunk; 1 device) split into separately jitted pieces:
   uniforms (keys + threefry), driver quantile functions (``table.values``, copula included),
   the path model, the streaming statistics; and the fused chunk function for comparison.
 
@@ -44,7 +45,7 @@ import time
 _HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(_HERE)
 sys.path[:] = [ROOT] + [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
-CHUNK = 65536
+CHUNK = 16384
 
 
 def _size(s: str) -> int:
@@ -86,6 +87,7 @@ def worker_engine(n: int) -> None:
         t0 = time.perf_counter()
         warm = simulate(compose(base + [f"engine.n_paths={CHUNK}"]))
         warm_s = time.perf_counter() - t0
+        warm.summary()  # imports ArviZ's statistics (~3 s, once per process), not timed below
         cfg = compose(base + [f"engine.n_paths={n}"])
         t1 = time.perf_counter()
         res = simulate(cfg)
@@ -152,7 +154,7 @@ def worker_profile(chunk: int) -> None:
         jax = _setup_jax(cache)
         import jax.numpy as jnp
 
-        from distributions.keys import driver_uniforms, root_key
+        from distributions.keys import chain_draw_uniforms, root_key
         from engine import compose
         from engine.drivers import build_driver_table
         from engine.model import DriverColumns, make_path_fn
@@ -169,10 +171,7 @@ def worker_profile(chunk: int) -> None:
         )
 
         def uniforms(chain, draw):
-            def one(c, d):
-                return driver_uniforms(jax.random.fold_in(jax.random.fold_in(root, c), d), names)
-
-            return jax.vmap(one)(chain, draw).astype(jnp.float32)
+            return chain_draw_uniforms(root, chain, draw, names).astype(jnp.float32)
 
         def stats(outputs, mask, edges):
             return tree_chunk_stats(outputs, mask, edges, bins)

@@ -43,7 +43,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from distributions.keys import driver_uniforms, root_key  # noqa: E402
+from distributions.keys import chain_draw_uniforms, root_key  # noqa: E402
 from engine.config import CONFIG_DIR, validate  # noqa: E402
 from engine.drivers import build_driver_table  # noqa: E402
 from engine.model import DriverColumns, make_path_fn  # noqa: E402
@@ -100,12 +100,7 @@ class Bench:
     def draws(self, g, per_chain):
         chain, draw = g // per_chain, g % per_chain
 
-        def one(c, d):
-            return driver_uniforms(
-                jax.random.fold_in(jax.random.fold_in(self.root, c), d), self.names
-            )
-
-        u = jax.vmap(one)(chain, draw).astype(jnp.float32)
+        u = chain_draw_uniforms(self.root, chain, draw, self.names).astype(jnp.float32)
         return self.table.values(u)
 
     def outputs(self, values):

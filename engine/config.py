@@ -28,7 +28,7 @@ class ConfigError(ValueError):
 class EngineConfig:
     n_paths: int = 200_000
     chains: int = 4
-    chunk_size: int = 65536
+    chunk_size: int = 16384
     seed: int = 0
     start_year: int = 2026
     end_year: int = 2040

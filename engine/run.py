@@ -7,8 +7,10 @@ the same random numbers whatever the chunk size, the device count or the scenari
 
 One jitted function handles a chunk of ``B`` paths (a power of two; the last chunk is padded and
 masked). It returns the per-path scalars and driver values (kept for the first ``keep_paths``
-draws of each chain), the yearly trajectories of up to ``R`` selected rows, the streaming
-statistics of every output, and the first non-finite value per output, if any.
+draws of each chain), the yearly trajectories of up to ``R`` selected rows and the streaming
+statistics of every output. Chunk ``i + 1`` is dispatched before chunk ``i``'s results are merged
+on the host, so host work overlaps device work. A NaN or infinity shows in the chunk's statistics
+(sums and extremes propagate it); only then is the chunk rerun to name the first bad path.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from distributions.keys import driver_uniforms, root_key
+from distributions.keys import chain_draw_uniforms, root_key
 from engine.checkpoint import load_checkpoint, run_fingerprint, save_checkpoint
 from engine.config import Config
 from engine.drivers import DriverTable, build_driver_table
@@ -162,24 +164,27 @@ def simulate_raw(
     root = root_key(e.seed)
     names = table.uniform_names
 
-    def chunk_fn(chain, draw, mask, traj_rows, edges, supplied, success_prob):
-        def keys_uniforms(c, d):
-            return driver_uniforms(jax.random.fold_in(jax.random.fold_in(root, c), d), names)
-
+    def chunk_outputs(chain, draw, supplied, success_prob):
         if supplied is None:
-            u = jax.vmap(keys_uniforms)(chain, draw).astype(dtype)
+            u = chain_draw_uniforms(root, chain, draw, names).astype(dtype)
         else:
             u = supplied.astype(dtype)
         values = table.values(u, apply_copula=apply_copula)
         scalars, yearly = path_fn(values, success_prob)
+        return values, scalars, yearly
+
+    def chunk_fn(chain, draw, mask, traj_rows, edges, supplied, success_prob):
+        values, scalars, yearly = chunk_outputs(chain, draw, supplied, success_prob)
         # keep policy success as the 0/1 outcome the path saw, not the uniform behind it
         ps = jnp.asarray(cols.policy_success)
         values = values.at[:, ps].set((values[:, ps] < success_prob).astype(dtype))
-        outputs = {**scalars, **yearly}
-        stats = tree_chunk_stats(outputs, mask, edges, bins)
-        finite = jax.tree_util.tree_map(lambda x: _first_nonfinite(x, mask), outputs)
+        stats = tree_chunk_stats({**scalars, **yearly}, mask, edges, bins)
         traj = jax.tree_util.tree_map(lambda x: x[traj_rows], yearly)
-        return scalars, values, traj, stats, finite
+        return scalars, values, traj, stats
+
+    def first_nonfinite_fn(chain, draw, mask, supplied, success_prob):
+        _, scalars, yearly = chunk_outputs(chain, draw, supplied, success_prob)
+        return jax.tree_util.tree_map(lambda x: _first_nonfinite(x, mask), {**scalars, **yearly})
 
     shard = None
     if len(devices) > 1:
@@ -221,9 +226,7 @@ def simulate_raw(
     dummy_edges = _dummy_edges(path_fn, len(table.names), dtype)
     t_trace = time.perf_counter()
     success_prob = jnp.asarray(params.success_prob, dtype)
-    scal0, _, traj0, _, _ = jax.block_until_ready(
-        run_chunk(*c0[:4], dummy_edges, c0[4], success_prob)
-    )
+    scal0, _, traj0, _ = jax.block_until_ready(run_chunk(*c0[:4], dummy_edges, c0[4], success_prob))
     compile_time = time.perf_counter() - t_compile
     log.debug("shape trace %.2f s, compile + pilot chunk %.2f s", t_trace - t_compile, compile_time)
     real0 = c0[5][2]
@@ -257,22 +260,34 @@ def simulate_raw(
     my_chunks = list(range(process_index, n_chunks, process_count))
     progress = _progress(cfg, len(my_chunks))
     device_time = host_time = 0.0
+
+    def dispatch(pos):
+        """Start chunk ``my_chunks[pos]`` on the device (asynchronously); None past the end."""
+        if pos >= len(my_chunks):
+            return None
+        i = my_chunks[pos]
+        inputs = chunk_inputs(i) if i else c0
+        ch, dr, mk, tr, sup, _ = inputs
+        return inputs, run_chunk(ch, dr, mk, tr, edges, sup, success_prob)
+
+    pending = dispatch(state.next_pos)
     for pos in range(state.next_pos, len(my_chunks)):
         i = my_chunks[pos]
-        ch, dr, mk, tr, sup, (chain, draw, real, sel) = chunk_inputs(i) if i else c0
+        (ch, dr, mk, tr, sup, (chain, draw, real, sel)), out = pending
         t_dev = time.perf_counter()
-        scal, values, traj, part, finite = jax.block_until_ready(
-            run_chunk(ch, dr, mk, tr, edges, sup, success_prob)
-        )
+        scal, values, traj, part = jax.block_until_ready(out)
         t_host = time.perf_counter()
         device_time += t_host - t_dev
-        _raise_nonfinite(finite, i * chunk)
+        pending = dispatch(pos + 1)  # the device works on the next chunk while we merge this one
         part_host = jax.tree_util.tree_map(
             lambda p, eg: from_chunk(p, np.asarray(eg[0]), np.asarray(eg[1])),
             part,
             edges,
             is_leaf=lambda z: isinstance(z, dict) and "hist" in z,
         )
+        if not _all_finite(part_host):
+            finite = jax.jit(first_nonfinite_fn)(ch, dr, mk, sup, success_prob)
+            _raise_nonfinite(finite, i * chunk)
         stats = (
             part_host
             if stats is None
@@ -289,9 +304,8 @@ def simulate_raw(
             ):
                 leaf_all[chain[idx], draw[idx]] = np.asarray(leaf)[idx]
             kept_d[chain[idx], draw[idx]] = np.asarray(values)[idx]
-        in_traj = [j for j in range(len(sel)) if real[sel[j]] and draw[sel[j]] < traj_draws]
-        if traj_draws and in_traj:
-            rows_i = np.array(in_traj)
+        rows_i = np.flatnonzero(real[sel] & (draw[sel] < traj_draws))
+        if traj_draws and len(rows_i):
             g_rows = sel[rows_i]
             state.traj_mask[chain[g_rows], draw[g_rows]] = True
             for leaf_all, leaf in zip(
@@ -343,6 +357,16 @@ def _first_nonfinite(x, mask):
     return jnp.any(bad), jnp.argmax(bad)
 
 
+def _all_finite(part: dict) -> bool:
+    """True when a chunk's statistics are finite: a NaN or infinity in any path would show in the
+    sums and extremes (a finite sum that overflows float32 also trips this; the rerun then finds
+    no bad path and the run stops with a message that says so)."""
+    return all(
+        np.isfinite(st.mean).all() and np.isfinite(st.m2).all()
+        for st in jax.tree_util.tree_leaves(part, is_leaf=lambda z: isinstance(z, Stats))
+    )
+
+
 def _raise_nonfinite(finite, offset: int) -> None:
     flat = jax.tree_util.tree_flatten_with_path(finite, is_leaf=lambda z: isinstance(z, tuple))[0]
     for path, (any_bad, row) in flat:
@@ -351,6 +375,10 @@ def _raise_nonfinite(finite, offset: int) -> None:
             raise SimulationError(
                 f"non-finite value (NaN or inf) in {name} at global path index {offset + int(row)}"
             )
+    raise SimulationError(
+        f"statistics overflowed float32 in the chunk starting at global path index {offset} "
+        "(no path is NaN or inf); run with engine.dtype=float64"
+    )
 
 
 def _progress(cfg: Config, total: int):

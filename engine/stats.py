@@ -70,11 +70,10 @@ def chunk_stats(x, mask, lo, hi, bins: int):
     """
     acc = jnp.float64 if x.dtype == jnp.float64 else jnp.float32
     xs = x.astype(acc)
-    mk = mask.reshape((-1,) + (1,) * (x.ndim - 1)).astype(acc)
+    valid = mask.reshape((-1,) + (1,) * (x.ndim - 1)) > 0
     n = jnp.sum(mask.astype(acc))
-    mean = jnp.sum(xs * mk, axis=0) / jnp.maximum(n, 1)
-    m2 = jnp.sum(((xs - mean) ** 2) * mk, axis=0)
-    valid = mk > 0
+    mean = jnp.sum(jnp.where(valid, xs, 0.0), axis=0) / jnp.maximum(n, 1)
+    m2 = jnp.sum(jnp.where(valid, (xs - mean) ** 2, 0.0), axis=0)
     vmin = jnp.min(jnp.where(valid, xs, jnp.inf), axis=0)
     vmax = jnp.max(jnp.where(valid, xs, -jnp.inf), axis=0)
     if bins == 0:  # no histogram for this leaf: quantiles come from kept paths instead

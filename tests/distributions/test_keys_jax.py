@@ -111,3 +111,29 @@ def test_driver_uniforms_are_uniform_and_open():
         assert stats.kstest(u[:, j], "uniform").pvalue > 1e-3
     # columns are independent of each other
     assert abs(stats.spearmanr(u[:, 0], u[:, 1]).statistic) < 0.02
+
+
+def test_unrolled_threefry_is_bit_identical_to_jax_fold_in():
+    """keys.threefry2x32 is JAX's hash written out (fusable on CPU): the same bits, so the
+    documented convention fold_in(fold_in(root, chain), draw) -> fold_in(path, id) holds."""
+    from distributions.keys import chain_draw_uniforms, fold_in_words
+
+    root = root_key(11)
+    data = jnp.asarray([0, 1, 7, 2**31 - 1, 2**32 - 1, 123456789], jnp.uint32)
+    words = jax.random.key_data(root)
+    got = jnp.stack(fold_in_words(words[0], words[1], data), axis=-1)
+    want = jax.vmap(lambda d: jax.random.key_data(jax.random.fold_in(root, d)))(data)
+    np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+
+    names = ["agi", "ftqc", "launch_delay.space"]
+    chain = jnp.asarray([0, 0, 1, 3], jnp.uint32)
+    draw = jnp.asarray([0, 5, 5, 99999], jnp.uint32)
+    fast = chain_draw_uniforms(root, chain, draw, names)
+    slow = jax.vmap(
+        lambda c, d: driver_uniforms(jax.random.fold_in(jax.random.fold_in(root, c), d), names)
+    )(chain, draw)
+    np.testing.assert_array_equal(np.asarray(fast), np.asarray(slow))
+    # and the driver's key is fold_in(path_key, stable_id(name)), as documented
+    path = jax.random.fold_in(jax.random.fold_in(root, 3), 99999)
+    bits = jax.random.key_data(driver_key(path, "ftqc"))
+    assert float(fast[3, 1]) == (float(bits[0] >> 9) + 0.5) * 2.0**-23
