@@ -217,6 +217,28 @@ def test_nonfinite_outcome_names_path_and_variable():
         simulate_raw(cfg, build_driver_table(cfg), dataclasses.replace(params, market_2040=bad))
 
 
+def test_nonfinite_detection_reads_the_chunk_statistics():
+    """The run loop checks each chunk's streamed sums for NaN / inf; a finite overflow (no bad
+    path found on the rerun) stops with its own message rather than passing silently."""
+    from engine.run import _all_finite, _raise_nonfinite
+
+    def st(mean):
+        one = np.ones(2)
+        return Stats(n=one, mean=np.asarray(mean), m2=one, min=one, max=one,
+                     hist=np.zeros((2, 3), np.int64), lo=one, hi=one)  # fmt: skip
+
+    assert _all_finite({"g": {"v": st([1.0, 2.0])}})
+    assert not _all_finite({"g": {"v": st([1.0, np.nan])}})
+    assert not _all_finite({"g": {"v": st([np.inf, 2.0])}})
+    clean = {"g": {"v": (np.bool_(False), np.int64(0))}}
+    with pytest.raises(SimulationError, match=r"overflowed float32 .* index 4096"):
+        _raise_nonfinite(clean, 4096)
+    with pytest.raises(
+        SimulationError, match=r"non-finite value .* in g/v at global path index 4099"
+    ):
+        _raise_nonfinite({"g": {"v": (np.bool_(True), np.int64(3))}}, 4096)
+
+
 def test_supplied_uniforms_replace_random_draws(base_result):
     cfg = compose(
         ["engine.n_paths=64", "engine.chains=1", "engine.chunk_size=64", "engine.progress=false"]
