@@ -9,8 +9,9 @@ What is timed, per path count N (each in a fresh subprocess, so peak RSS is per 
   is the reported ``compile_s``. The timed run then reloads the compiled program from that cache
   (``reload_s``: trace + cache load + pilot chunk, which the timed wall includes), so its
   paths/s are "after compilation" but include every per-run cost.
-  ``XLA_FLAGS=--xla_force_host_platform_device_count=2`` by default (paths sharded over 2 host
-  devices, one per core); the 1-device run is reported too, at the sizes in ``--one-device``.
+  One host device by default (XLA:CPU already spreads each fused loop over both cores);
+  ``--other-devices 2`` sizes run again with ``XLA_FLAGS=--xla_force_host_platform_device_count=2``
+  (paths sharded over 2 host devices, one per core), at the sizes in ``--other-sizes``.
 * numpy: ``bench.numpy_reference.time_numpy`` at the same N: NumPy uniforms, copula, quantile
   functions, path model, streaming statistics (mean / M2 / min / max / 512-bin histogram of
   every element of every output) and a summary from them. Single-threaded NumPy.
@@ -249,8 +250,9 @@ def main(argv=None) -> int:
     ap.add_argument("--numpy-sizes", default="1e5,1e6", help="NumPy reference path counts")
     ap.add_argument("--numpy-1e7", action="store_true", help="also time NumPy at 1e7 (~25 min)")
     ap.add_argument("--numpy-chunk", type=int, default=16384, help="NumPy chunk (fastest here)")
-    ap.add_argument("--devices", type=int, default=2, help="host devices for the engine runs")
-    ap.add_argument("--one-device", default="1e5,1e6", help="sizes also run on 1 device ('' none)")
+    ap.add_argument("--devices", type=int, default=1, help="host devices for the engine runs")
+    ap.add_argument("--other-devices", type=int, default=2, help="host devices of the comparison")
+    ap.add_argument("--other-sizes", default="1e6", help="sizes also run on --other-devices")
     ap.add_argument("--no-profile", action="store_true", help="skip the one-chunk profile")
     ap.add_argument("--worker", nargs="*", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -267,7 +269,7 @@ def main(argv=None) -> int:
 
     sizes = [_size(s) for s in args.sizes.split(",") if s]
     numpy_sizes = [_size(s) for s in args.numpy_sizes.split(",") if s]
-    one_dev = [_size(s) for s in args.one_device.split(",") if s]
+    one_dev = [_size(s) for s in args.other_sizes.split(",") if s]
     if args.quick:
         sizes = [s for s in sizes if s <= 10**6]
         one_dev = [s for s in one_dev if s <= 10**6]
@@ -277,7 +279,7 @@ def main(argv=None) -> int:
     engine, engine1, numpy_ = {}, {}, {}
     t_all = time.perf_counter()
     for n in sizes:
-        print(f"  engine {_label(n)} paths on {args.devices} devices ...", flush=True)
+        print(f"  engine {_label(n)} paths on {args.devices} device(s) ...", flush=True)
         r = run_worker(["engine", str(n)], devices=args.devices)
         if r is None:
             continue
@@ -291,8 +293,8 @@ def main(argv=None) -> int:
             flush=True,
         )
     for n in one_dev:
-        print(f"  engine {_label(n)} paths on 1 device ...", flush=True)
-        r = run_worker(["engine", str(n)], devices=1)
+        print(f"  engine {_label(n)} paths on {args.other_devices} devices ...", flush=True)
+        r = run_worker(["engine", str(n)], devices=args.other_devices)
         if r is None:
             continue
         engine1[n] = r
@@ -331,7 +333,7 @@ def main(argv=None) -> int:
         )
 
     print(f"\nsummary ({load_note()}; total {time.perf_counter() - t_all:.0f} s)")
-    print(f"{'paths':>6} {'engine/s':>10} {'1 dev/s':>9} {'numpy/s':>9} {'ratio':>6} "
+    print(f"{'paths':>6} {'engine/s':>10} {f"{args.other_devices} dev/s":>9} {'numpy/s':>9} {'ratio':>6} "
           f"{'compile_s':>9} {'rss_MB':>7} {'np_rss':>7}")  # fmt: skip
     for n in sorted(set(sizes) | set(one_dev) | set(numpy_sizes)):
         e, e1, np_ = engine.get(n), engine1.get(n), numpy_.get(n)

@@ -143,8 +143,12 @@ class SimulationResult:
         return dt
 
     # ------------------------------------------------------------------ summary
-    def summary(self) -> pd.DataFrame:
+    def summary(self, diagnostics: str = "scalars") -> pd.DataFrame:
         """One row per variable x entity x year (year empty for per-path scalars).
+
+        ``diagnostics``: "scalars" (default) computes ESS / R-hat for the per-path scalars only
+        (yearly rows get NaN: ArviZ loops in Python over the ~2,500 yearly cells, ~7 s, and for
+        independent paths they repeat what the scalars show); "all" adds the yearly cells.
 
         Columns: group, variable, entity, year, mean, sd, p05, p50, p95, mcse_mean, ess_bulk,
         r_hat, quantiles_from. mean/sd are over all paths (streaming, float64); quantiles are
@@ -156,6 +160,8 @@ class SimulationResult:
         count). Paths are independent, so these are sanity checks: ESS near the path count and
         R-hat near 1; chain independence itself is proven by a test, not by R-hat.
         """
+        if diagnostics not in ("scalars", "all"):
+            raise ValueError(f"diagnostics must be 'scalars' or 'all', got {diagnostics!r}")
         frames = []
         n_paths = self.raw.n_paths
         for group, vars_ in self.raw.stats.items():
@@ -174,9 +180,12 @@ class SimulationResult:
                 else:
                     q = np.full((3,) + st.mean.shape, np.nan)
                     source = "none"
-                ess, rhat = _diagnostics(
-                    kept, DIAGNOSTIC_DRAWS_YEARLY if yearly else DIAGNOSTIC_DRAWS
-                )
+                if yearly and diagnostics != "all":
+                    ess, rhat = None, None
+                else:
+                    ess, rhat = _diagnostics(
+                        kept, DIAGNOSTIC_DRAWS_YEARLY if yearly else DIAGNOSTIC_DRAWS
+                    )
                 if ess is not None:
                     ess = ess * n_paths  # relative ESS of the subset, scaled to all paths
                 frames.append(

@@ -8,6 +8,7 @@ import sys
 
 import jax
 import numpy as np
+import pandas as pd
 import pytest
 
 from engine import SimulationError, compose, simulate
@@ -276,3 +277,21 @@ def test_float64_mode_runs_and_agrees_with_float32(base_result):
     med32 = base_result.scalars("strategy", "operating_profit_2040").median().to_numpy()
     # same paths (same keys), float32 vs float64 arithmetic and 23- vs 52-bit uniforms
     np.testing.assert_allclose(med64, med32, rtol=2e-2, atol=1e-2)
+
+
+def test_summary_diagnostics_scalars_by_default_yearly_on_request(base_result):
+    default = base_result.summary()
+    yearly = default["year"].notna()
+    assert default.loc[~yearly, "r_hat"].notna().mean() > 0.9  # NaN only for constant outputs
+    assert (
+        default.loc[yearly, "r_hat"].isna().all() and default.loc[yearly, "ess_bulk"].isna().all()
+    )
+    full = base_result.summary(diagnostics="all")
+    macro = full[(full["group"] == "macro_yearly") & full["year"].notna()]
+    assert macro["r_hat"].notna().mean() > 0.9
+    assert macro["r_hat"].dropna().between(0.9, 1.2).all()
+    pd.testing.assert_frame_equal(
+        full.loc[~yearly].reset_index(drop=True), default.loc[~yearly].reset_index(drop=True)
+    )
+    with pytest.raises(ValueError, match="diagnostics must be"):
+        base_result.summary(diagnostics="some")
