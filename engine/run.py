@@ -10,7 +10,8 @@ masked). It returns the per-path scalars and driver values (kept for the first `
 draws of each chain), the yearly trajectories of up to ``R`` selected rows and the streaming
 statistics of every output. Chunk ``i + 1`` is dispatched before chunk ``i``'s results are merged
 on the host, so host work overlaps device work. A NaN or infinity shows in the chunk's statistics
-(sums and extremes propagate it); only then is the chunk rerun to name the first bad path.
+(sums and extremes propagate it); only then is the chunk rerun, with row masks, to bisect for the
+first bad path.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import logging
 import sys
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import jax
@@ -182,10 +184,6 @@ def simulate_raw(
         traj = jax.tree_util.tree_map(lambda x: x[traj_rows], yearly)
         return scalars, values, traj, stats
 
-    def first_nonfinite_fn(chain, draw, mask, supplied, success_prob):
-        _, scalars, yearly = chunk_outputs(chain, draw, supplied, success_prob)
-        return jax.tree_util.tree_map(lambda x: _first_nonfinite(x, mask), {**scalars, **yearly})
-
     shard = None
     if len(devices) > 1:
         mesh = jax.sharding.Mesh(np.array(devices), ("paths",))
@@ -261,6 +259,16 @@ def simulate_raw(
     progress = _progress(cfg, len(my_chunks))
     device_time = host_time = 0.0
 
+    def masked_stats(ch, dr, tr, sup, rows_mask):
+        """A chunk's statistics with only ``rows_mask`` rows counted (same compiled program)."""
+        mask = place(rows_mask.astype(np.float32 if dtype == jnp.float32 else np.float64))
+        part = run_chunk(ch, dr, mask, tr, edges, sup, success_prob)[3]
+        return jax.tree_util.tree_map(
+            lambda p: from_chunk(p, 0.0, 1.0),
+            part,
+            is_leaf=lambda z: isinstance(z, dict) and "hist" in z,
+        )
+
     def dispatch(pos):
         """Start chunk ``my_chunks[pos]`` on the device (asynchronously); None past the end."""
         if pos >= len(my_chunks):
@@ -285,9 +293,8 @@ def simulate_raw(
             edges,
             is_leaf=lambda z: isinstance(z, dict) and "hist" in z,
         )
-        if not _all_finite(part_host):
-            finite = jax.jit(first_nonfinite_fn)(ch, dr, mk, sup, success_prob)
-            _raise_nonfinite(finite, i * chunk)
+        if _nonfinite_leaf(part_host) is not None:
+            _raise_nonfinite(partial(masked_stats, ch, dr, tr, sup), real, i * chunk)
         stats = (
             part_host
             if stats is None
@@ -351,30 +358,37 @@ def _dummy_edges(path_fn, n_drivers, dtype):
     )
 
 
-def _first_nonfinite(x, mask):
-    """(any, first row) of non-finite values among real paths of one leaf (B, ...)."""
-    bad = ~jnp.isfinite(x.reshape(x.shape[0], -1)).all(axis=1) & (mask > 0)
-    return jnp.any(bad), jnp.argmax(bad)
+def _nonfinite_leaf(part: dict) -> str | None:
+    """Name ("group/var") of the first output whose chunk statistics are not finite, or None. A NaN
+    or infinity in any path shows in the sums and extremes (so does a finite float32 overflow)."""
+    for group, vars_ in part.items():
+        for var, st in vars_.items():
+            if not (np.isfinite(st.mean).all() and np.isfinite(st.m2).all()):
+                return f"{group}/{var}"
+    return None
 
 
-def _all_finite(part: dict) -> bool:
-    """True when a chunk's statistics are finite: a NaN or infinity in any path would show in the
-    sums and extremes (a finite sum that overflows float32 also trips this; the rerun then finds
-    no bad path and the run stops with a message that says so)."""
-    return all(
-        np.isfinite(st.mean).all() and np.isfinite(st.m2).all()
-        for st in jax.tree_util.tree_leaves(part, is_leaf=lambda z: isinstance(z, Stats))
-    )
+def _raise_nonfinite(stats_under, real: np.ndarray, offset: int) -> None:
+    """Find the first path of a chunk whose outputs are not finite and raise SimulationError.
 
-
-def _raise_nonfinite(finite, offset: int) -> None:
-    flat = jax.tree_util.tree_flatten_with_path(finite, is_leaf=lambda z: isinstance(z, tuple))[0]
-    for path, (any_bad, row) in flat:
-        if bool(any_bad):
-            name = "/".join(str(getattr(k, "key", k)) for k in path)
-            raise SimulationError(
-                f"non-finite value (NaN or inf) in {name} at global path index {offset + int(row)}"
-            )
+    ``stats_under(mask)`` reruns the chunk's compiled function with only the rows in ``mask``
+    counted (masked rows never reach the sums) and returns its statistics: bisection over rows
+    takes log2(chunk) reruns and no new compilation. If no single path is at fault, the sums
+    themselves overflowed float32.
+    """
+    rows = np.arange(real.size)
+    lo, hi = 0, real.size  # a bad real path lies in [lo, hi)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if _nonfinite_leaf(stats_under(real & (rows >= lo) & (rows < mid))) is not None:
+            hi = mid
+        else:
+            lo = mid
+    name = _nonfinite_leaf(stats_under(real & (rows == lo)))
+    if name is not None:
+        raise SimulationError(
+            f"non-finite value (NaN or inf) in {name} at global path index {offset + lo}"
+        )
     raise SimulationError(
         f"statistics overflowed float32 in the chunk starting at global path index {offset} "
         "(no path is NaN or inf); run with engine.dtype=float64"

@@ -147,13 +147,13 @@ def test_mixture_icdf_inverts_scipy_mixture_cdf(name):
 
     rng = np.random.default_rng(3)
     extremes = [1.2e-38, 1e-20, 1e-7, 1e-4, 0.5, 1 - 1e-4, 1 - 2**-24]
-    u = np.concatenate([rng.uniform(size=2000), extremes]).astype(np.float32)
+    u = np.concatenate([rng.uniform(size=400), extremes]).astype(np.float32)
     x = np.asarray(jax.jit(d.icdf)(u), np.float64)
     u64 = u.astype(np.float64)
     xs = x[np.argsort(u)]
     assert np.all(np.diff(xs) >= -1e-6 * np.abs(xs[1:])), "quantile function not monotone"
     np.testing.assert_allclose(cdf(x), u64, rtol=0, atol=1e-6)  # float32 CDF resolution
-    inner = (u64 > 1e-4) & (u64 < 1 - 1e-4)
+    inner = (u64 > 1e-4) & (u64 < 1 - 1e-4) & (np.arange(u64.size) % 4 == 0)  # brentq is slow
     ref = np.array(
         [so.brentq(lambda t, p=p: cdf(t) - p, -1e3, 1e4, xtol=1e-12) for p in u64[inner]]
     )

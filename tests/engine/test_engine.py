@@ -219,25 +219,36 @@ def test_nonfinite_outcome_names_path_and_variable():
 
 
 def test_nonfinite_detection_reads_the_chunk_statistics():
-    """The run loop checks each chunk's streamed sums for NaN / inf; a finite overflow (no bad
-    path found on the rerun) stops with its own message rather than passing silently."""
-    from engine.run import _all_finite, _raise_nonfinite
+    """The run loop checks each chunk's streamed sums for NaN / inf, then bisects over row masks
+    (rerunning the same compiled chunk) for the first bad path; a finite float32 overflow, where
+    no single path is at fault, stops with its own message."""
+    from engine.run import _nonfinite_leaf, _raise_nonfinite
 
     def st(mean):
         one = np.ones(2)
-        return Stats(n=one, mean=np.asarray(mean), m2=one, min=one, max=one,
+        return Stats(n=one, mean=np.asarray(mean, float), m2=one, min=one, max=one,
                      hist=np.zeros((2, 3), np.int64), lo=one, hi=one)  # fmt: skip
 
-    assert _all_finite({"g": {"v": st([1.0, 2.0])}})
-    assert not _all_finite({"g": {"v": st([1.0, np.nan])}})
-    assert not _all_finite({"g": {"v": st([np.inf, 2.0])}})
-    clean = {"g": {"v": (np.bool_(False), np.int64(0))}}
-    with pytest.raises(SimulationError, match=r"overflowed float32 .* index 4096"):
-        _raise_nonfinite(clean, 4096)
+    assert _nonfinite_leaf({"g": {"v": st([1.0, 2.0])}}) is None
+    assert _nonfinite_leaf({"g": {"v": st([1.0, 2.0]), "w": st([np.nan, 1.0])}}) == "g/w"
+    assert _nonfinite_leaf({"g": {"v": st([np.inf, 2.0])}}) == "g/v"
+
+    bad_rows = {37, 90}
+    calls = []
+
+    def stats_under(mask):  # a fake chunk: rows 37 and 90 put a NaN into g/v
+        calls.append(int(mask.sum()))
+        return {"g": {"v": st([np.nan if bad_rows & set(np.flatnonzero(mask)) else 0.0, 0.0])}}
+
+    real = np.arange(128) < 100
     with pytest.raises(
-        SimulationError, match=r"non-finite value .* in g/v at global path index 4099"
+        SimulationError, match=r"non-finite value .* in g/v at global path index 4133"
     ):
-        _raise_nonfinite({"g": {"v": (np.bool_(True), np.int64(3))}}, 4096)
+        _raise_nonfinite(stats_under, real, 4096)
+    assert len(calls) == 8  # log2(128) bisection steps + the final single row
+    with pytest.raises(SimulationError, match=r"overflowed float32 .* index 4096"):
+        _raise_nonfinite(lambda mask: {"g": {"v": st([np.inf if mask.sum() > 1 else 0.0, 0])}},
+                         real, 4096)  # fmt: skip
 
 
 def test_supplied_uniforms_replace_random_draws(base_result):
