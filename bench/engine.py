@@ -278,31 +278,23 @@ def main(argv=None) -> int:
     print(f"jp2040 engine benchmark (CPU) - {load_note()}", flush=True)
     engine, engine1, numpy_ = {}, {}, {}
     t_all = time.perf_counter()
-    for n in sizes:
-        print(f"  engine {_label(n)} paths on {args.devices} device(s) ...", flush=True)
-        r = run_worker(["engine", str(n)], devices=args.devices)
-        if r is None:
-            continue
-        engine[n] = r
-        print(
-            f"    {r['paths_per_s']:>9,} paths/s (simulate {r['sim_s']} s + summary "
-            f"{r['summary_s']} s; simulate only {r['sim_paths_per_s']:,} paths/s), compile "
-            f"~{r['compile_s']} s (compile + pilot chunk {r['compile_pilot_s']} s, one chunk "
-            f"{r['chunk_s']} s; cached reload + pilot {r['reload_s']} s), peak RSS "
-            f"{r['peak_rss_mb']:.0f} MB",
-            flush=True,
-        )
-    for n in one_dev:
-        print(f"  engine {_label(n)} paths on {args.other_devices} devices ...", flush=True)
-        r = run_worker(["engine", str(n)], devices=args.other_devices)
-        if r is None:
-            continue
-        engine1[n] = r
-        print(
-            f"    {r['paths_per_s']:>9,} paths/s (simulate only {r['sim_paths_per_s']:,}), "
-            f"compile {r['compile_s']} s, peak RSS {r['peak_rss_mb']:.0f} MB",
-            flush=True,
-        )
+    for sizes_, devices, results in (
+        (sizes, args.devices, engine),
+        (one_dev, args.other_devices, engine1),
+    ):
+        for n in sizes_:
+            print(f"  engine {_label(n)} paths on {devices} device(s) ...", flush=True)
+            r = run_worker(["engine", str(n)], devices=devices)
+            if r is not None:
+                results[n] = r
+                print(
+                    f"    {r['paths_per_s']:>9,} paths/s (simulate {r['sim_s']} s + summary "
+                    f"{r['summary_s']} s; simulate only {r['sim_paths_per_s']:,} paths/s), "
+                    f"compile ~{r['compile_s']} s (compile + pilot chunk {r['compile_pilot_s']} s,"
+                    f" one chunk {r['chunk_s']} s; cached reload + pilot {r['reload_s']} s), "
+                    f"peak RSS {r['peak_rss_mb']:.0f} MB",
+                    flush=True,
+                )
     for n in numpy_sizes:
         print(f"  numpy {_label(n)} paths (chunk {args.numpy_chunk}) ...", flush=True)
         r = run_worker(["numpy", str(n), str(args.numpy_chunk)])
