@@ -454,32 +454,23 @@ def chunk_stats(x: np.ndarray, lo: np.ndarray, hi: np.ndarray, bins: int) -> NpS
     flat = x.reshape(b, n_elem)
     mean = flat.mean(axis=0, dtype=np.float64)
     m2 = ((flat - mean.astype(x.dtype)) ** 2).sum(axis=0, dtype=np.float64)
-    if bins == 0:
+    if bins == 0:  # no histogram for this leaf (engine.stats.NO_HISTOGRAM_GROUPS)
         hist = np.zeros((n_elem, 2), np.int64)
-        return NpStats(
-            n=float(b),
-            mean=mean.reshape(shape),
-            m2=m2.reshape(shape),
-            min=flat.min(axis=0).astype(np.float64).reshape(shape),
-            max=flat.max(axis=0).astype(np.float64).reshape(shape),
-            hist=hist.reshape(shape + (2,)),
-            lo=np.asarray(lo, np.float64).reshape(shape),
-            hi=np.asarray(hi, np.float64).reshape(shape),
-        )
-    lo_f = lo.reshape(-1).astype(x.dtype)
-    inv_w = (bins / (hi - lo)).reshape(-1).astype(x.dtype)
-    k = np.floor((flat - lo_f) * inv_w)
-    np.clip(k, -1, bins, out=k)
-    k = k.astype(np.intp)
-    k += np.arange(1, n_elem * (bins + 2) + 1, bins + 2, dtype=np.intp)  # +1: underflow cell
-    hist = np.bincount(k.reshape(-1), minlength=n_elem * (bins + 2))
+    else:
+        lo_f = lo.reshape(-1).astype(x.dtype)
+        inv_w = (bins / (hi - lo)).reshape(-1).astype(x.dtype)
+        k = np.floor((flat - lo_f) * inv_w)
+        np.clip(k, -1, bins, out=k)
+        k = k.astype(np.intp)
+        k += np.arange(1, n_elem * (bins + 2) + 1, bins + 2, dtype=np.intp)  # +1: underflow cell
+        hist = np.bincount(k.reshape(-1), minlength=n_elem * (bins + 2))
     return NpStats(
         n=float(b),
         mean=mean.reshape(shape),
         m2=m2.reshape(shape),
         min=flat.min(axis=0).astype(np.float64).reshape(shape),
         max=flat.max(axis=0).astype(np.float64).reshape(shape),
-        hist=hist.reshape(shape + (bins + 2,)),
+        hist=hist.reshape(shape + (hist.size // n_elem,)),
         lo=np.asarray(lo, np.float64).reshape(shape),
         hi=np.asarray(hi, np.float64).reshape(shape),
     )

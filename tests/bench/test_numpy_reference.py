@@ -28,6 +28,7 @@ from engine.config import validate
 from engine.drivers import build_driver_table
 from engine.model import DriverColumns, make_path_fn
 from engine.params import build_params
+from tests.point_mass import set_point_mass_drivers
 
 N = 20_000
 MAIN = {
@@ -46,13 +47,6 @@ MAIN = {
         "fiscal_effect_2040",
     ),
 }
-MEDIANS = {
-    "agi": 2037, "ftqc": 2035, "photonics": 2032, "gdp_growth": 0.005, "fx": 150.0,
-    "digital_deficit_growth": 0.0981, "defense_shift_united_states": 0.0,
-    "defense_shift_nato": 0.0, "defense_shift_japan": 0.0, "china_defense_growth": 0.072,
-    "dc_twh_2030": 807.5, "dc_twh_2035": 1200.0, "dc_japan_share": 0.042,
-    "labour_supply_change": -0.006, "humanoid_launch_delay": 0.0,
-}  # fmt: skip
 
 
 def flat(tree):
@@ -62,17 +56,7 @@ def flat(tree):
 def point_mass_config(base):
     """Every driver a point mass (nominal values), no correlations, via the plain config."""
     raw = copy.deepcopy(base.raw)
-    d = raw["drivers"]
-    for name, value in MEDIANS.items():
-        d[name] = {"dist": "pointmass", "value": value}
-    for k in d["domain_defaults"]:
-        d["domain_defaults"][k] = {
-            "dist": "pointmass",
-            "value": 0.0 if k == "launch_delay" else 1.0,
-        }
-    d["strategy_defaults"]["policy_delay"] = {"dist": "pointmass", "value": 0.0}
-    d["impact_defaults"]["impact_factor"] = {"dist": "pointmass", "value": 1.0}
-    d["correlation"] = {**d["correlation"], "entries": []}
+    set_point_mass_drivers(raw)
     for dom in raw["domains"].values():
         dom.pop("drivers", None)
     return validate(raw)

@@ -9,26 +9,7 @@ import pytest
 from engine import compose, simulate
 from engine.config import validate
 from engine.params import adoption, build_params, dc_facility_capex, investment_weights
-
-POINT = {"dist": "pointmass", "value": 1.0}
-ZERO = {"dist": "pointmass", "value": 0.0}
-MEDIANS = {
-    "agi": 2037,
-    "ftqc": 2035,
-    "photonics": 2032,
-    "gdp_growth": 0.005,
-    "fx": 150.0,
-    "digital_deficit_growth": 0.0981,
-    "defense_shift_united_states": 0.0,
-    "defense_shift_nato": 0.0,
-    "defense_shift_japan": 0.0,
-    "china_defense_growth": 0.072,
-    "dc_twh_2030": 807.5,
-    "dc_twh_2035": 1200.0,
-    "dc_japan_share": 0.042,
-    "labour_supply_change": -0.006,
-    "humanoid_launch_delay": 0.0,
-}
+from tests.point_mass import set_point_mass_drivers
 
 
 def fixed_config():
@@ -45,17 +26,7 @@ def fixed_config():
         ]
     )
     raw = copy.deepcopy(base.raw)
-    drivers = raw["drivers"]
-    drivers["correlation"]["entries"] = []
-    for name, value in MEDIANS.items():
-        drivers[name] = {"dist": "pointmass", "value": value}
-    for k in drivers["domain_defaults"]:
-        drivers["domain_defaults"][k] = {
-            "dist": "pointmass",
-            "value": 0.0 if k == "launch_delay" else 1.0,
-        }
-    drivers["strategy_defaults"]["policy_delay"] = {"dist": "pointmass", "value": 0.0}
-    drivers["impact_defaults"]["impact_factor"] = {"dist": "pointmass", "value": 1.0}
+    set_point_mass_drivers(raw)
     raw["macro"]["calibration"] = {
         "market_scale": {},
         "investment_scale": {},
