@@ -124,7 +124,7 @@ class Bench:
             def sub_batch(i):
                 g = start + i * sub + jnp.arange(sub, dtype=jnp.uint32)
                 mask = (g < n_total).astype(jnp.float32)
-                g = jnp.where(g < n_total, g, 0)
+                g = jnp.where(g < n_total, g, g[0])  # padding copies the first row (chunk_stats)
                 return g, mask
 
             if variant == "draws":  # uniforms + quantile functions, reduced to one number

@@ -88,6 +88,16 @@ class DriverColumns:
         )
 
 
+def _columns(v, idx: np.ndarray):
+    """``v[idx]`` for a static index array; a strided slice (no gather) when ``idx`` is an
+    arithmetic progression, as the driver table's per-domain columns are."""
+    idx = np.asarray(idx)
+    step = int(idx[1] - idx[0]) if idx.size > 1 else 1
+    if step > 0 and np.array_equal(idx, idx[0] + step * np.arange(idx.size)):
+        return jax.lax.slice(v, (int(idx[0]),), (int(idx[-1]) + 1,), (step,))
+    return v[idx]
+
+
 class YearState(NamedTuple):
     """Carried from year to year: what exists because of earlier years."""
 
@@ -121,10 +131,10 @@ def make_path_fn(params: ModelParams, cols: DriverColumns, dtype=jnp.float32):
 
     def simulate_path(v, success_prob):
         s = {name: v[i] for name, i in cols.scalar.items()}
-        dv = {k: v[idx] for k, idx in cols.domain.items()}  # each (D,)
-        success = (v[cols.policy_success] < success_prob).astype(dtype)  # (S,)
-        policy_delay = v[cols.policy_delay]  # (S,)
-        impact_factor = v[cols.impact_factor]  # (I,)
+        dv = {k: _columns(v, idx) for k, idx in cols.domain.items()}  # each (D,)
+        success = (_columns(v, cols.policy_success) < success_prob).astype(dtype)  # (S,)
+        policy_delay = _columns(v, cols.policy_delay)  # (S,)
+        impact_factor = _columns(v, cols.impact_factor)  # (I,)
 
         # couplings: earliness in [-1, 1], 0 at the reference (median) year
         e_agi = jnp.clip((c["agi_reference_year"] - s["agi"]) / scale, -1.0, 1.0)
@@ -152,6 +162,13 @@ def make_path_fn(params: ModelParams, cols: DriverColumns, dtype=jnp.float32):
         imp_mult = impact_factor * jnp.where(imp_success > 0, 1.0, f(p.impact_failure))  # (I,)
         imp_scale = f(p.impact_value_2040) * imp_mult / f(p.impact_adoption_2040)
         imp_cap = IMPACT_CAP * f(p.impact_report_value) * imp_mult
+        # materialise the per-path vectors: XLA would otherwise recompute them (logs, exps,
+        # divisions) inside every (year, domain) loop they are broadcast into
+        launch, tau0, bass_p, bass_q, share, margin, market, inv_scale, imp_scale, imp_cap = (
+            jax.lax.optimization_barrier(
+                (launch, tau0, bass_p, bass_q, share, margin, market, inv_scale, imp_scale, imp_cap)
+            )
+        )
 
         ramp = lambda t: jnp.clip((t - 2025.0) / 15.0, 0.0, 1.0)  # noqa: E731
         shifts = jnp.stack(
@@ -189,7 +206,11 @@ def make_path_fn(params: ModelParams, cols: DriverColumns, dtype=jnp.float32):
         )
         fcf = profit - investment
 
-        impacts = jnp.minimum(imp_scale * adopt[:, imp_dom], imp_cap)  # (T, I)
+        # the impacts' domains' adoption, computed again for those I columns (no (T, D) gather)
+        imp_adopt = bass_cdf(
+            t - launch[imp_dom] + tau0[imp_dom], bass_p[imp_dom], bass_q[imp_dom], jnp
+        )  # (T, I)
+        impacts = jnp.minimum(imp_scale * imp_adopt, imp_cap)  # (T, I)
         imp = {k: impacts[:, i] for i, k in enumerate(p.impact_ids)}  # each (T,)
         since = years - 2024.0
         unrestrained = (

@@ -7,6 +7,7 @@ config.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,7 +51,7 @@ def investment_weights(years, launch_year, start_year, post_years, decay, xp=np)
     base = start_year - 1.0
     launch = xp.maximum(launch_year, start_year)
     ramp = xp.minimum(years - base, launch - base)
-    tail = decay ** xp.maximum(years - launch, 0.0)
+    tail = xp.exp(xp.maximum(years - launch, 0.0) * math.log(decay))  # decay ** (years - launch)
     live = (years >= start_year) & (years <= launch + post_years)
     return xp.where(live, ramp * tail, 0.0)
 

@@ -166,17 +166,20 @@ def simulate_raw(
     root = root_key(e.seed)
     names = table.uniform_names
 
-    def chunk_outputs(chain, draw, supplied, success_prob):
+    def chunk_outputs(chain, draw, mask, supplied, success_prob):
         if supplied is None:
             u = chain_draw_uniforms(root, chain, draw, names).astype(dtype)
         else:
             u = supplied.astype(dtype)
         values = table.values(u, apply_copula=apply_copula)
+        # rows not counted (padding; rows left out by the non-finite search) copy the first
+        # counted row, as chunk_stats requires
+        values = jnp.where(mask[:, None] > 0, values, values[jnp.argmax(mask > 0)])
         scalars, yearly = path_fn(values, success_prob)
         return values, scalars, yearly
 
     def chunk_fn(chain, draw, mask, traj_rows, edges, supplied, success_prob):
-        values, scalars, yearly = chunk_outputs(chain, draw, supplied, success_prob)
+        values, scalars, yearly = chunk_outputs(chain, draw, mask, supplied, success_prob)
         # keep policy success as the 0/1 outcome the path saw, not the uniform behind it
         ps = jnp.asarray(cols.policy_success)
         values = values.at[:, ps].set((values[:, ps] < success_prob).astype(dtype))
@@ -380,7 +383,8 @@ def _raise_nonfinite(stats_under, real: np.ndarray, offset: int) -> None:
     lo, hi = 0, real.size  # a bad real path lies in [lo, hi)
     while hi - lo > 1:
         mid = (lo + hi) // 2
-        if _nonfinite_leaf(stats_under(real & (rows >= lo) & (rows < mid))) is not None:
+        left = real & (rows >= lo) & (rows < mid)
+        if left.any() and _nonfinite_leaf(stats_under(left)) is not None:
             hi = mid
         else:
             lo = mid

@@ -62,30 +62,41 @@ class Stats:
 def chunk_stats(x, mask, lo, hi, bins: int):
     """Statistics of one chunk of one leaf, inside jit.
 
+    Rows with ``mask == 0`` (padding, or rows left out while searching for a bad path) must be
+    copies of the first counted row: the engine gives them that row's driver values. The sums,
+    extremes and histogram then run over all rows, unmasked (XLA:CPU reduces a plain array several
+    times faster than a masked one), and the copies are taken out again exactly: counts and sums
+    lose ``B - n`` times the first counted row, and a copy never changes a minimum or maximum.
+
     Args:
-        x: (B, *s) values; mask: (B,) 1.0 for real paths, 0.0 for padding.
+        x: (B, *s) values; mask: (B,) 1.0 for counted rows, 0.0 for copies. With no row counted
+            the result is merge's identity (n 0, min +inf, max -inf, empty histogram).
         lo, hi: (*s,) histogram range; bins: static bin count.
     Returns:
         dict of arrays: n (), mean, m2, min, max (*s,), hist (*s, bins + 2) int32.
     """
     acc = jnp.float64 if x.dtype == jnp.float64 else jnp.float32
     xs = x.astype(acc)
-    valid = mask.reshape((-1,) + (1,) * (x.ndim - 1)) > 0
     n = jnp.sum(mask.astype(acc))
-    mean = jnp.sum(jnp.where(valid, xs, 0.0), axis=0) / jnp.maximum(n, 1)
-    m2 = jnp.sum(jnp.where(valid, (xs - mean) ** 2, 0.0), axis=0)
-    vmin = jnp.min(jnp.where(valid, xs, jnp.inf), axis=0)
-    vmax = jnp.max(jnp.where(valid, xs, -jnp.inf), axis=0)
+    first = jnp.argmax(mask > 0)
+    x_first = xs[first]  # (*s,)
+    copies = x.shape[0] - n
+    some = n > 0  # a chunk with nothing counted gives the identity of ``merge``
+    mean = jnp.where(some, (jnp.sum(xs, axis=0) - copies * x_first) / jnp.maximum(n, 1), 0.0)
+    m2 = jnp.sum((xs - mean) ** 2, axis=0) - copies * (x_first - mean) ** 2
+    m2 = jnp.where(some, jnp.maximum(m2, 0.0), 0.0)  # rounding can take it below 0
+    vmin = jnp.where(some, jnp.min(xs, axis=0), jnp.inf)
+    vmax = jnp.where(some, jnp.max(xs, axis=0), -jnp.inf)
     if bins == 0:  # no histogram for this leaf: quantiles come from kept paths instead
         hist = jnp.zeros(x.shape[1:] + (2,), jnp.int32)
         return {"n": n, "mean": mean, "m2": m2, "min": vmin, "max": vmax, "hist": hist}
     width = (hi - lo) / bins
-    k = jnp.floor((xs - lo) / width).astype(jnp.int32) + 1
-    k = jnp.clip(k, 0, bins + 1)
+    k = jnp.clip(jnp.floor((xs - lo) / width).astype(jnp.int32) + 1, 0, bins + 1)
     n_elem = int(np.prod(x.shape[1:], dtype=np.int64))
-    flat = k.reshape(x.shape[0], n_elem) + jnp.arange(n_elem, dtype=jnp.int32) * (bins + 2)
-    weights = jnp.broadcast_to(mask.reshape(-1, 1), flat.shape).astype(jnp.int32)
-    hist = jnp.zeros(n_elem * (bins + 2), jnp.int32).at[flat.reshape(-1)].add(weights.reshape(-1))
+    offset = jnp.arange(n_elem, dtype=jnp.int32) * (bins + 2)
+    flat = k.reshape(x.shape[0], n_elem) + offset
+    hist = jnp.zeros(n_elem * (bins + 2), jnp.int32).at[flat.reshape(-1)].add(1)
+    hist = hist.at[flat[first]].add(-copies.astype(jnp.int32))
     hist = hist.reshape(x.shape[1:] + (bins + 2,))
     return {"n": n, "mean": mean, "m2": m2, "min": vmin, "max": vmax, "hist": hist}
 

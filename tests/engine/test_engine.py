@@ -201,6 +201,42 @@ def test_chan_merge_equals_one_pass():
     assert merged.hist.sum() == 3000
 
 
+def test_chunk_stats_takes_out_copied_rows_exactly():
+    """Rows with mask 0 are copies of the first counted row (the engine's padding contract):
+    the statistics equal those of the counted rows alone; nothing counted gives merge's
+    identity."""
+    from engine.stats import chunk_stats
+
+    rng = np.random.default_rng(1)
+    x = rng.lognormal(size=(64, 3)).astype(np.float32)
+    mask = np.ones(64, np.float32)
+    mask[[0, 1, 5, 40, 63]] = 0.0
+    first = int(np.flatnonzero(mask)[0])
+    x[mask == 0] = x[first]
+    lo, hi = pilot_edges(x)
+    got = from_chunk(chunk_stats(x, mask, lo, hi, 16), lo, hi)
+    kept = x[mask > 0].astype(np.float64)
+    assert got.n.flat[0] == 59
+    np.testing.assert_allclose(got.mean, kept.mean(0), rtol=1e-5)
+    np.testing.assert_allclose(got.sd, kept.std(0, ddof=1), rtol=1e-4)
+    np.testing.assert_array_equal(got.min, kept.min(0))
+    np.testing.assert_array_equal(got.max, kept.max(0))
+    for j in range(3):
+        edges = np.linspace(lo[j], hi[j], 17)
+        inner = np.histogram(kept[:, j], edges)[0]
+        np.testing.assert_array_equal(got.hist[j, 1:-1], inner)
+        assert got.hist[j, 0] == (kept[:, j] < lo[j]).sum()
+    assert got.hist.sum() == 3 * 59
+
+    copies = np.repeat(x[:1], 64, axis=0)  # nothing counted: every row copies row 0
+    empty = from_chunk(chunk_stats(copies, np.zeros(64, np.float32), lo, hi, 16), lo, hi)
+    assert empty.n.flat[0] == 0 and empty.hist.sum() == 0
+    assert np.isposinf(empty.min).all() and np.isneginf(empty.max).all()
+    again = merge(got, empty)
+    for field in ("n", "mean", "m2", "min", "max", "hist"):
+        np.testing.assert_array_equal(getattr(again, field), getattr(got, field))
+
+
 def test_nonfinite_outcome_names_path_and_variable():
     import dataclasses
 
