@@ -201,6 +201,20 @@ def test_chan_merge_equals_one_pass():
     assert merged.hist.sum() == 3000
 
 
+def test_kept_runs_are_contiguous_copies():
+    """A chunk of global indices 90..129 straddles chains 0 and 1 (100 draws each) and keeps
+    draws below 95 of each chain, and padding past 125 is not real."""
+    from engine.run import _kept_runs
+
+    g = np.arange(90, 130)
+    chain, draw = g // 100, g % 100
+    keep = (g < 125) & (draw < 95)
+    assert _kept_runs(chain, draw, keep) == [(0, 5, 0, 90), (10, 35, 1, 0)]
+    assert _kept_runs(chain, draw, np.zeros(40, bool)) == []
+    rows = [r for r0, r1, _, _ in _kept_runs(chain, draw, keep) for r in range(r0, r1)]
+    np.testing.assert_array_equal(rows, np.flatnonzero(keep))
+
+
 def test_chunk_stats_takes_out_copied_rows_exactly():
     """Rows with mask 0 are copies of the first counted row (the engine's padding contract):
     the statistics equal those of the counted rows alone; nothing counted gives merge's
