@@ -493,6 +493,12 @@ def _check_macro(macro: Mapping, domains, strategies) -> None:
             raise ConfigError(
                 f"macro.impacts.{name}.strategy: unknown strategy {imp.get('strategy')!r}"
             )
+    inv = _mapping(macro["investment"], "macro.investment")
+    decay, post = inv.get("post_launch_decay"), inv.get("post_launch_years")
+    if not isinstance(decay, (int, float)) or not 0 < decay < 1:
+        raise ConfigError(f"macro.investment.post_launch_decay: must be in (0, 1), got {decay!r}")
+    if not isinstance(post, (int, float)) or post < 0:
+        raise ConfigError(f"macro.investment.post_launch_years: must be >= 0, got {post!r}")
     cal = _mapping(macro["calibration"], "macro.calibration")
     _check_keys(
         cal,

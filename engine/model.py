@@ -198,6 +198,7 @@ def make_path_fn(params: ModelParams, cols: DriverColumns, dtype=jnp.float32):
         ratio = central + shifts * ramp(years)[:, None]  # (T, 3) % of GDP
         # dual-use demand: linear in the defense ratio relative to the report's path
         rel_defense = (jnp.mean(ratio, axis=1) / jnp.mean(central, axis=1) - 1.0)[:, None]
+        rel_defense = jax.lax.optimization_barrier(rel_defense)  # (T, 1): keeps the reduce apart
         demand_mult = 1.0 + c["defense_elasticity"] * f(p.w_defense) * rel_defense  # (T, D)
         revenue = market * market_growth[:, None] * demand_mult * adopt * share
         profit = revenue * margin - f(p.fixed_cost)
@@ -205,6 +206,10 @@ def make_path_fn(params: ModelParams, cols: DriverColumns, dtype=jnp.float32):
             t, launch, p.start_year, inv_cfg["post_launch_years"], inv_cfg["post_launch_decay"], jnp
         )
         fcf = profit - investment
+        # computed once: otherwise XLA recomputes them for each consumer (statistics, group sums)
+        revenue, profit, investment, fcf = jax.lax.optimization_barrier(
+            (revenue, profit, investment, fcf)
+        )
 
         # the impacts' domains' adoption, computed again for those I columns (no (T, D) gather)
         imp_adopt = bass_cdf(
@@ -310,8 +315,14 @@ def outcomes(dom_y, macro_y, p: ModelParams):
             "fcf_cum_2040": jnp.sum(y["fcf"][:, upto], axis=1),
         }
 
-    strat_y = {k: _group_sum(v, p.domain_strategy) for k, v in dom_y.items()}
-    area_y = {k: _group_sum(v, p.domain_area) for k, v in dom_y.items()}
+    # strategies and areas in one product per variable; fcf is linear: profit - investment
+    n_strat = p.domain_strategy.shape[1]
+    groups = np.concatenate([p.domain_strategy, p.domain_area], axis=1)  # (D, S + A)
+    summed = {k: _group_sum(dom_y[k], groups) for k in ("revenue", "operating_profit", "investment")}
+    summed["fcf"] = summed["operating_profit"] - summed["investment"]
+    strat_y = {k: summed[k][..., :n_strat] for k in dom_y}
+    area_y = {k: summed[k][..., n_strat:] for k in dom_y}
+    strat_y, area_y = jax.lax.optimization_barrier((strat_y, area_y))  # sliced once, not per use
     dom_s = level_scalars(dom_y)
     strat_s = level_scalars(strat_y)
     for var in ("investment_cum_2040", "operating_profit_2040"):

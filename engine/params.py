@@ -51,7 +51,13 @@ def investment_weights(years, launch_year, start_year, post_years, decay, xp=np)
     base = start_year - 1.0
     launch = xp.maximum(launch_year, start_year)
     ramp = xp.minimum(years - base, launch - base)
-    tail = xp.exp(xp.maximum(years - launch, 0.0) * math.log(decay))  # decay ** (years - launch)
+    # decay ** (years - launch) after the launch, as decay ** (years - start) (a constant per
+    # year) x decay ** (start - launch) (one per launch): no power per (year, launch) pair.
+    # Clamping the launch at the last year changes nothing where the factor is used (years >
+    # launch) and keeps it finite.
+    log_decay = math.log(decay)
+    per_launch = xp.exp((start_year - xp.minimum(launch, xp.max(years))) * log_decay)
+    tail = xp.where(years > launch, xp.exp((years - start_year) * log_decay) * per_launch, 1.0)
     live = (years >= start_year) & (years <= launch + post_years)
     return xp.where(live, ramp * tail, 0.0)
 

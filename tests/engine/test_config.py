@@ -60,6 +60,14 @@ def test_integral_float_paths_accepted():
         ("strategies.ecosystem.domains=[warp_drive]", r"unknown domain 'warp_drive'"),
         ("+drivers.agi_yaer={dist: normal, loc: 0, scale: 1}", r"drivers.agi_yaer: unknown key"),
         ("+macro.impacts.typo={}", r"macro.impacts.typo: unknown key"),
+        (
+            "macro.investment.post_launch_decay=1.0",
+            r"macro.investment.post_launch_decay: must be in \(0, 1\), got 1.0",
+        ),
+        (
+            "macro.investment.post_launch_years=-1",
+            r"macro.investment.post_launch_years: must be >= 0, got -1",
+        ),
         ("scenario=foo", r"scenario/foo"),
     ],
 )
