@@ -318,7 +318,9 @@ def outcomes(dom_y, macro_y, p: ModelParams):
     # strategies and areas in one product per variable; fcf is linear: profit - investment
     n_strat = p.domain_strategy.shape[1]
     groups = np.concatenate([p.domain_strategy, p.domain_area], axis=1)  # (D, S + A)
-    summed = {k: _group_sum(dom_y[k], groups) for k in ("revenue", "operating_profit", "investment")}
+    summed = {
+        k: _group_sum(dom_y[k], groups) for k in ("revenue", "operating_profit", "investment")
+    }
     summed["fcf"] = summed["operating_profit"] - summed["investment"]
     strat_y = {k: summed[k][..., :n_strat] for k in dom_y}
     area_y = {k: summed[k][..., n_strat:] for k in dom_y}
