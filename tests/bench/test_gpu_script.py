@@ -25,6 +25,16 @@ def test_gpu_script_runs_on_cpu_and_matches_the_engine():
     assert m, proc.stdout
     gpu_mean = np.array([float(x) for x in m.group(1).split(",")])
 
-    cfg = compose(["engine.n_paths=4096", "engine.chunk_size=2048", "engine.progress=false"])
+    # the program of tests/engine/test_engine.py's BASE runs (chunk 2048, 256 trajectories): a
+    # compile-cache hit in CI
+    cfg = compose(
+        [
+            "engine.n_paths=4096",
+            "engine.chains=4",
+            "engine.keep_trajectories=256",
+            "engine.chunk_size=2048",
+            "engine.progress=false",
+        ]
+    )
     engine_mean = simulate_raw(cfg).stats["strategy"]["operating_profit_2040"].mean
     np.testing.assert_allclose(gpu_mean, np.round(engine_mean, 2), atol=0.011)
