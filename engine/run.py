@@ -33,7 +33,7 @@ from engine.config import Config
 from engine.drivers import DriverTable, build_driver_table
 from engine.model import DriverColumns, make_path_fn
 from engine.params import ModelParams, build_params
-from engine.stats import Stats, from_chunk, merge, pilot_edges, tree_chunk_stats
+from engine.stats import StatsLayout, from_chunk, merge, pilot_edges, tree_chunk_stats
 
 log = logging.getLogger("jp2040.engine")
 
@@ -165,6 +165,8 @@ def simulate_raw(
 
     root = root_key(e.seed)
     names = table.uniform_names
+    shapes = _output_shapes(path_fn, len(table.names), dtype)
+    layout = StatsLayout.of(shapes)
 
     def chunk_outputs(chain, draw, mask, supplied, success_prob):
         if supplied is None:
@@ -183,7 +185,7 @@ def simulate_raw(
         # keep policy success as the 0/1 outcome the path saw, not the uniform behind it
         ps = jnp.asarray(cols.policy_success)
         values = values.at[:, ps].set((values[:, ps] < success_prob).astype(dtype))
-        stats = tree_chunk_stats({**scalars, **yearly}, mask, edges, bins)
+        stats = layout.pack(tree_chunk_stats({**scalars, **yearly}, mask, edges, bins))
         traj = jax.tree_util.tree_map(lambda x: x[traj_rows], yearly)
         return scalars, values, traj, stats
 
@@ -224,7 +226,11 @@ def simulate_raw(
     # pilot: chunk 0 with placeholder edges, only to set the histogram ranges
     t_compile = time.perf_counter()
     c0 = chunk_inputs(0)
-    dummy_edges = _dummy_edges(path_fn, len(table.names), dtype)
+    dummy_edges = jax.tree_util.tree_map(
+        lambda s: (jnp.zeros(s, dtype), jnp.ones(s, dtype)),
+        shapes,
+        is_leaf=lambda z: isinstance(z, tuple),
+    )
     t_trace = time.perf_counter()
     success_prob = jnp.asarray(params.success_prob, dtype)
     scal0, _, traj0, _ = jax.block_until_ready(run_chunk(*c0[:4], dummy_edges, c0[4], success_prob))
@@ -238,6 +244,7 @@ def simulate_raw(
         lambda x: tuple(jnp.asarray(a, dtype) for a in pilot_edges(x)), {**pilot_scal, **pilot_traj}
     )
 
+    edges_host = layout.flatten_edges(edges)  # {block: (lo, hi)}, float64 of the float32 edges
     log.debug("pilot edges %.2f s", time.perf_counter() - t_compile - compile_time)
     state = RunState(
         next_pos=0,
@@ -257,7 +264,7 @@ def simulate_raw(
         state = load_checkpoint(Path(checkpoint), fingerprint, state)
         log.info("resuming from %s at chunk %d", checkpoint, state.next_pos)
     kept_s, kept_d, kept_t = state.kept_scalars, state.kept_drivers, state.trajectories
-    stats = state.stats
+    stats = None if state.stats is None else layout.flatten_stats(state.stats)  # {block: Stats}
     my_chunks = list(range(process_index, n_chunks, process_count))
     progress = _progress(cfg, len(my_chunks))
     device_time = host_time = 0.0
@@ -266,11 +273,7 @@ def simulate_raw(
         """A chunk's statistics with only ``rows_mask`` rows counted (same compiled program)."""
         mask = place(rows_mask.astype(np.float32 if dtype == jnp.float32 else np.float64))
         part = run_chunk(ch, dr, mask, tr, edges, sup, success_prob)[3]
-        return jax.tree_util.tree_map(
-            lambda p: from_chunk(p, 0.0, 1.0),
-            part,
-            is_leaf=lambda z: isinstance(z, dict) and "hist" in z,
-        )
+        return layout.unflatten({b: from_chunk(p, *edges_host[b]) for b, p in part.items()})
 
     def dispatch(pos):
         """Start chunk ``my_chunks[pos]`` on the device (asynchronously); None past the end."""
@@ -290,20 +293,13 @@ def simulate_raw(
         t_host = time.perf_counter()
         device_time += t_host - t_dev
         pending = dispatch(pos + 1)  # the device works on the next chunk while we merge this one
-        part_host = jax.tree_util.tree_map(
-            lambda p, eg: from_chunk(p, np.asarray(eg[0]), np.asarray(eg[1])),
-            part,
-            edges,
-            is_leaf=lambda z: isinstance(z, dict) and "hist" in z,
-        )
-        if _nonfinite_leaf(part_host) is not None:
+        part_host = {b: from_chunk(p, *edges_host[b]) for b, p in part.items()}
+        if not all(
+            np.isfinite(st.mean).all() and np.isfinite(st.m2).all() for st in part_host.values()
+        ):
             _raise_nonfinite(partial(masked_stats, ch, dr, tr, sup), real, i * chunk)
         stats = (
-            part_host
-            if stats is None
-            else jax.tree_util.tree_map(
-                merge, stats, part_host, is_leaf=lambda z: isinstance(z, Stats)
-            )
+            part_host if stats is None else {b: merge(stats[b], part_host[b]) for b in part_host}
         )
         runs = _kept_runs(chain, draw, real & (draw < keep_draws))
         if runs:
@@ -325,7 +321,7 @@ def simulate_raw(
                 leaf_all[chain[g_rows], draw[g_rows]] = np.asarray(leaf)[rows_i]
         host_time += time.perf_counter() - t_host
         if checkpoint is not None and e.checkpoint_every and (pos + 1) % e.checkpoint_every == 0:
-            state.next_pos, state.stats = pos + 1, stats
+            state.next_pos, state.stats = pos + 1, layout.unflatten(stats)
             save_checkpoint(Path(checkpoint), fingerprint, state)
         progress(pos)
     progress(None)
@@ -343,7 +339,7 @@ def simulate_raw(
         kept_scalars=kept_s if keep_draws else {},
         kept_drivers=kept_d,
         trajectories=kept_t if traj_draws else {},
-        stats=stats,
+        stats=layout.unflatten(stats),
         kept_mask=state.kept_mask,
         traj_mask=state.traj_mask,
         n_paths=e.n_paths,
@@ -368,12 +364,10 @@ def _kept_runs(chain: np.ndarray, draw: np.ndarray, keep: np.ndarray) -> list:
     ]
 
 
-def _dummy_edges(path_fn, n_drivers, dtype):
-    """(lo, hi) = (0, 1) for every output leaf, shaped by tracing one path."""
+def _output_shapes(path_fn, n_drivers, dtype) -> dict:
+    """``{group: {var: per-path shape}}`` of the model's outputs, by tracing one path."""
     scal, yearly = jax.eval_shape(path_fn, jax.ShapeDtypeStruct((1, n_drivers), dtype))
-    return jax.tree_util.tree_map(
-        lambda s: (jnp.zeros(s.shape[1:], dtype), jnp.ones(s.shape[1:], dtype)), {**scal, **yearly}
-    )
+    return {g: {v: s.shape[1:] for v, s in vs.items()} for g, vs in {**scal, **yearly}.items()}
 
 
 def _nonfinite_leaf(part: dict) -> str | None:

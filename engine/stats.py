@@ -183,3 +183,82 @@ def tree_chunk_stats(tree: dict, mask, edges: dict, bins: int):
         }
         for group, vars_ in tree.items()
     }
+
+
+HIST, PLAIN = "hist", "plain"
+"""The two flat blocks a chunk's statistics travel to the host in: elements with histograms, and
+elements of NO_HISTOGRAM_GROUPS."""
+FIELDS = ("n", "mean", "m2", "min", "max", "lo", "hi")
+
+
+@dataclass(frozen=True)
+class StatsLayout:
+    """Where each output leaf's elements sit in the flat blocks HIST and PLAIN.
+
+    The statistics are computed per leaf on the device (XLA:CPU runs the ~60 small reductions
+    and histogram scatters concurrently), then packed into two flat blocks, so the host converts,
+    checks and merges two Stats per chunk instead of ~60. ``leaves`` holds
+    (group, var, shape, block, offset) in output order.
+    """
+
+    leaves: tuple
+    sizes: dict
+
+    @classmethod
+    def of(cls, shapes: dict) -> StatsLayout:
+        """Layout from ``{group: {var: per-path shape}}``."""
+        leaves, sizes = [], {HIST: 0, PLAIN: 0}
+        for group, vars_ in shapes.items():
+            block = PLAIN if group in NO_HISTOGRAM_GROUPS else HIST
+            for var, shape in vars_.items():
+                shape = tuple(int(d) for d in shape)
+                leaves.append((group, var, shape, block, sizes[block]))
+                sizes[block] += int(np.prod(shape, dtype=np.int64))
+        return cls(tuple(leaves), {b: n for b, n in sizes.items() if n})
+
+    def _in(self, block: str, tree: dict) -> list:
+        return [tree[g][v] for g, v, _, b, _ in self.leaves if b == block]
+
+    def pack(self, parts: dict) -> dict:
+        """Per-leaf ``chunk_stats`` dicts -> ``{block: dict over flat elements}`` (inside jit)."""
+        out = {}
+        for b in self.sizes:
+            leaves = self._in(b, parts)
+            d = {f: jnp.concatenate([jnp.ravel(p[f]) for p in leaves]) for f in FIELDS[1:5]}
+            d["n"] = leaves[0]["n"]
+            d["hist"] = jnp.concatenate(
+                [p["hist"].reshape(-1, p["hist"].shape[-1]) for p in leaves]
+            )
+            out[b] = d
+        return out
+
+    def flatten_edges(self, edges: dict) -> dict:
+        """Per-leaf ``(lo, hi)`` pairs -> ``{block: (lo, hi)}`` flat float64 arrays."""
+        return {
+            b: tuple(
+                np.concatenate([np.ravel(np.asarray(p[k], np.float64)) for p in self._in(b, edges)])
+                for k in (0, 1)
+            )
+            for b in self.sizes
+        }
+
+    def unflatten(self, blocks: dict) -> dict:
+        """``{block: Stats}`` over flat elements -> ``{group: {var: Stats}}`` with leaf shapes."""
+        out: dict = {}
+        for group, var, shape, block, offset in self.leaves:
+            st = blocks[block]
+            cut = slice(offset, offset + int(np.prod(shape, dtype=np.int64)))
+            fields = {f: getattr(st, f)[cut].reshape(shape) for f in FIELDS}
+            hist = st.hist[cut].reshape(shape + st.hist.shape[-1:])
+            out.setdefault(group, {})[var] = Stats(hist=hist, **fields)
+        return out
+
+    def flatten_stats(self, tree: dict) -> dict:
+        """Inverse of :meth:`unflatten`."""
+        out = {}
+        for b in self.sizes:
+            sts = self._in(b, tree)
+            fields = {f: np.concatenate([np.ravel(getattr(st, f)) for st in sts]) for f in FIELDS}
+            hist = np.concatenate([st.hist.reshape(-1, st.hist.shape[-1]) for st in sts])
+            out[b] = Stats(hist=hist, **fields)
+        return out
