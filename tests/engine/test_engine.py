@@ -251,6 +251,39 @@ def test_chunk_stats_takes_out_copied_rows_exactly():
         np.testing.assert_array_equal(getattr(again, field), getattr(got, field))
 
 
+def test_stats_layout_round_trip():
+    """Per-leaf Stats -> two flat blocks -> per-leaf Stats again, field for field; and packing
+    per-leaf chunk results gives the same blocks as flattening their host Stats."""
+    from engine.stats import PLAIN, StatsLayout, chunk_stats
+
+    rng = np.random.default_rng(2)
+    shapes = {"domain": {"a": (3,), "b": ()}, "domain_yearly": {"c": (2, 3)}, "macro": {"d": (4,)}}
+    xs = {g: {v: rng.normal(size=(32, *s)).astype(np.float32) for v, s in vs.items()}
+          for g, vs in shapes.items()}  # fmt: skip
+    layout = StatsLayout.of(shapes)
+    assert layout.sizes == {"hist": 3 + 1 + 4, PLAIN: 6}
+    edges = {g: {v: pilot_edges(x) for v, x in vs.items()} for g, vs in xs.items()}
+    mask = np.ones(32, np.float32)
+    parts = {
+        g: {v: chunk_stats(x, mask, *edges[g][v], 0 if g == "domain_yearly" else 8)
+            for v, x in vs.items()}
+        for g, vs in xs.items()
+    }  # fmt: skip
+    tree = {g: {v: from_chunk(p, *edges[g][v]) for v, p in vs.items()} for g, vs in parts.items()}
+    flat = layout.flatten_stats(tree)
+    packed = {
+        b: from_chunk(p, *layout.flatten_edges(edges)[b]) for b, p in layout.pack(parts).items()
+    }
+    back = layout.unflatten(packed)
+    for g, vs in tree.items():
+        for v, st in vs.items():
+            for f in ("n", "mean", "m2", "min", "max", "hist", "lo", "hi"):
+                np.testing.assert_allclose(getattr(back[g][v], f), getattr(st, f), rtol=1e-7)
+                np.testing.assert_allclose(
+                    getattr(layout.unflatten(flat)[g][v], f), getattr(st, f), rtol=0
+                )
+
+
 def test_nonfinite_outcome_names_path_and_variable():
     import dataclasses
 
