@@ -16,9 +16,12 @@ first bad path.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import pickle
 import sys
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -146,8 +149,6 @@ def simulate_raw(
         jax.config.update("jax_enable_x64", True)
     table = table or build_driver_table(cfg)
     params = params or build_params(cfg)
-    cols = DriverColumns.from_table(table, params)
-    path_fn = make_path_fn(params, cols, dtype)
     per_chain, chunk = _layout(cfg)
     n_chunks = -(-e.n_paths // chunk)
     keep_draws = min(e.keep_paths // e.chains, per_chain)
@@ -164,36 +165,14 @@ def simulate_raw(
             raise SimulationError("supplied uniforms must lie in the open interval (0, 1)")
 
     root = root_key(e.seed)
-    names = table.uniform_names
-    shapes = _output_shapes(path_fn, len(table.names), dtype)
-    layout = StatsLayout.of(shapes)
-
-    def chunk_outputs(chain, draw, mask, supplied, success_prob):
-        if supplied is None:
-            u = chain_draw_uniforms(root, chain, draw, names).astype(dtype)
-        else:
-            u = supplied.astype(dtype)
-        values = table.values(u, apply_copula=apply_copula)
-        # rows not counted (padding; rows left out by the non-finite search) copy the first
-        # counted row, as chunk_stats requires
-        values = jnp.where(mask[:, None] > 0, values, values[jnp.argmax(mask > 0)])
-        scalars, yearly = path_fn(values, success_prob)
-        return values, scalars, yearly
-
-    def chunk_fn(chain, draw, mask, traj_rows, edges, supplied, success_prob):
-        values, scalars, yearly = chunk_outputs(chain, draw, mask, supplied, success_prob)
-        # keep policy success as the 0/1 outcome the path saw, not the uniform behind it
-        ps = jnp.asarray(cols.policy_success)
-        values = values.at[:, ps].set((values[:, ps] < success_prob).astype(dtype))
-        stats = layout.pack(tree_chunk_stats({**scalars, **yearly}, mask, edges, bins))
-        traj = jax.tree_util.tree_map(lambda x: x[traj_rows], yearly)
-        return scalars, values, traj, stats
+    program = chunk_program(table, params, dtype, bins, apply_copula)
+    shapes, layout = program.shapes, program.layout
+    run_chunk = partial(program.run, root)
 
     shard = None
     if len(devices) > 1:
         mesh = jax.sharding.Mesh(np.array(devices), ("paths",))
         shard = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("paths"))
-    run_chunk = jax.jit(chunk_fn)
 
     def place(x):
         return jax.device_put(x, shard) if shard is not None else jax.device_put(x, devices[0])
@@ -231,11 +210,10 @@ def simulate_raw(
         shapes,
         is_leaf=lambda z: isinstance(z, tuple),
     )
-    t_trace = time.perf_counter()
     success_prob = jnp.asarray(params.success_prob, dtype)
     scal0, _, traj0, _ = jax.block_until_ready(run_chunk(*c0[:4], dummy_edges, c0[4], success_prob))
     compile_time = time.perf_counter() - t_compile
-    log.debug("shape trace %.2f s, compile + pilot chunk %.2f s", t_trace - t_compile, compile_time)
+    log.debug("program (trace, compile or load; none if reused) + pilot chunk %.2f s", compile_time)
     real0 = c0[5][2]
     pilot_scal = jax.tree_util.tree_map(lambda x: np.asarray(x)[real0][: PILOT_ROWS * 4], scal0)
     n_pilot = len(c0[5][3])
@@ -348,6 +326,87 @@ def simulate_raw(
         compile_time_s=compile_time,
         devices=[str(d) for d in devices],
     )
+
+
+@dataclass(frozen=True)
+class ChunkProgram:
+    """The jitted chunk function of one model, and the layout of its statistics.
+
+    ``run(root, chain, draw, mask, traj_rows, edges, supplied, success_prob)`` ->
+    ``(scalars, values, trajectories, stats)`` for a chunk of B paths: chain, draw (B,) uint32;
+    mask (B,) 1.0 for counted rows; traj_rows (R,) rows whose yearly values are returned; edges
+    the histogram ranges; supplied (B, n_uniforms) uniforms or None; success_prob (S,).
+    """
+
+    run: object
+    shapes: dict  # {group: {var: per-path shape}}
+    layout: StatsLayout
+
+
+PROGRAM_CACHE_SIZE = 4
+_programs: OrderedDict = OrderedDict()  # content digest -> ChunkProgram, most recent last
+
+
+def clear_program_cache() -> None:
+    """Forget the chunk programs built in this process (the next run traces and loads again)."""
+    _programs.clear()
+
+
+def _program_digest(table: DriverTable, params: ModelParams, *static) -> str | None:
+    """SHA-256 of everything the chunk program is built from (None if it cannot be pickled)."""
+    try:
+        blob = pickle.dumps((table, params, static, jax.config.jax_enable_x64), protocol=5)
+    except (pickle.PicklingError, TypeError, AttributeError):
+        return None
+    return hashlib.sha256(blob).hexdigest()
+
+
+def chunk_program(
+    table: DriverTable, params: ModelParams, dtype, bins: int, apply_copula: bool = True
+) -> ChunkProgram:
+    """The chunk program for this model, reused within the process when the driver table, the
+    parameters, dtype, bins and copula flag are the same by content (a digest of their pickle).
+
+    Reusing the ``jax.jit`` object keeps JAX's own cache of traced and compiled programs: a
+    second run of the same model in a process skips tracing, lowering and loading the
+    executable (~4 s on the 2-core CI machine), whatever its path count, chains, seed or kept
+    draws (the root key is an argument, not a constant). Anything else that changes the model
+    (a driver spec, a parameter, the scenario) changes the digest and builds a new program.
+    """
+    key = _program_digest(table, params, str(np.dtype(dtype)), bins, apply_copula)
+    if key is not None and key in _programs:
+        _programs.move_to_end(key)
+        log.debug("chunk program reused (same model in this process)")
+        return _programs[key]
+    cols = DriverColumns.from_table(table, params)
+    path_fn = make_path_fn(params, cols, dtype)
+    names = table.uniform_names
+    shapes = _output_shapes(path_fn, len(table.names), dtype)
+    layout = StatsLayout.of(shapes)
+
+    def chunk_fn(root, chain, draw, mask, traj_rows, edges, supplied, success_prob):
+        if supplied is None:
+            u = chain_draw_uniforms(root, chain, draw, names).astype(dtype)
+        else:
+            u = supplied.astype(dtype)
+        values = table.values(u, apply_copula=apply_copula)
+        # rows not counted (padding; rows left out by the non-finite search) copy the first
+        # counted row, as chunk_stats requires
+        values = jnp.where(mask[:, None] > 0, values, values[jnp.argmax(mask > 0)])
+        scalars, yearly = path_fn(values, success_prob)
+        # keep policy success as the 0/1 outcome the path saw, not the uniform behind it
+        ps = jnp.asarray(cols.policy_success)
+        values = values.at[:, ps].set((values[:, ps] < success_prob).astype(dtype))
+        stats = layout.pack(tree_chunk_stats({**scalars, **yearly}, mask, edges, bins))
+        traj = jax.tree_util.tree_map(lambda x: x[traj_rows], yearly)
+        return scalars, values, traj, stats
+
+    program = ChunkProgram(run=jax.jit(chunk_fn), shapes=shapes, layout=layout)
+    if key is not None:
+        _programs[key] = program
+        while len(_programs) > PROGRAM_CACHE_SIZE:
+            _programs.popitem(last=False)
+    return program
 
 
 def _kept_runs(chain: np.ndarray, draw: np.ndarray, keep: np.ndarray) -> list:
