@@ -213,43 +213,34 @@ def _diagnostics(kept, max_draws):
 
 
 def _rows(res: SimulationResult, group, var, st, q, ess, rhat, yearly) -> pd.DataFrame:
+    """The summary rows of one output, one per element in C order (year first if ``yearly``)."""
     shape = st.mean.shape
+    size = int(np.prod(shape, dtype=np.int64))
+    pos = np.unravel_index(np.arange(size), shape) if shape else ()
     ent = res.entity_coords(group, var)
-    n = st.n
-    idx = list(np.ndindex(shape)) if shape else [()]
-    rows = []
-    for i in idx:
-        year = int(res.years[i[0]]) if yearly else None
-        ent_i = i[1:] if yearly else i
-        entity = ent[1][ent_i[0]] if ent and ent_i else ""
-        rows.append(
-            (
-                group,
-                var,
-                entity,
-                year,
-                st.mean[i],
-                st.sd[i],
-                q[0][i],
-                q[1][i],
-                q[2][i],
-                st.sd[i] / np.sqrt(max(n[i], 1)),
-                np.nan if ess is None else float(np.asarray(ess)[i]),
-                np.nan if rhat is None else float(np.asarray(rhat)[i]),
-            )
-        )
-    cols = [
-        "group",
-        "variable",
-        "entity",
-        "year",
-        "mean",
-        "sd",
-        "p05",
-        "p50",
-        "p95",
-        "mcse_mean",
-        "ess_bulk",
-        "r_hat",
-    ]
-    return pd.DataFrame(rows, columns=cols)
+    ent_axis = 1 if yearly else 0
+    if ent and len(shape) > ent_axis:
+        entity = np.asarray(ent[1], dtype=object)[pos[ent_axis]]
+    else:
+        entity = np.full(size, "", dtype=object)
+
+    def flat(a):
+        return np.broadcast_to(np.asarray(a, np.float64), shape).reshape(size)
+
+    missing = np.full(size, np.nan)
+    return pd.DataFrame(
+        {
+            "group": group,
+            "variable": var,
+            "entity": entity,
+            "year": res.years[pos[0]].astype(np.float64) if yearly else missing,
+            "mean": flat(st.mean),
+            "sd": flat(st.sd),
+            "p05": flat(q[0]),
+            "p50": flat(q[1]),
+            "p95": flat(q[2]),
+            "mcse_mean": flat(st.sd / np.sqrt(np.maximum(st.n, 1))),
+            "ess_bulk": missing if ess is None else flat(ess),
+            "r_hat": missing if rhat is None else flat(rhat),
+        }
+    )
