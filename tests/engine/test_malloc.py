@@ -1,0 +1,52 @@
+"""engine.malloc: importing engine keeps freed memory, so XLA:CPU's big temporaries stop page
+faulting on every call (the reason it exists), and JP2040_MALLOC=default turns it off."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+PROBE = r"""
+import json, resource
+import engine, engine.malloc as m  # before JAX starts its CPU client
+import jax, jax.numpy as jnp
+
+@jax.jit
+def f(x):  # ~100 MB of temporaries per call
+    y = jax.lax.optimization_barrier(jnp.exp(x[:, None] * jnp.arange(1.0, 9.0)))
+    return jnp.sum(jnp.sin(y) * y)
+
+x = jnp.linspace(0.0, 1.0, 3_000_000)
+for _ in range(10):  # the heap settles (with the settings it can take a few calls)
+    f(x).block_until_ready()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(20):
+    f(x).block_until_ready()
+faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 20
+print(json.dumps({"applied": m.keep_freed_memory(), "faults": faults}))
+"""
+
+
+def _probe(setting: str | None) -> dict:
+    env = {k: v for k, v in os.environ.items() if k != "JP2040_MALLOC"}
+    env["JAX_PLATFORMS"] = "cpu"
+    if setting is not None:
+        env["JP2040_MALLOC"] = setting
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc malloc settings")
+def test_import_keeps_freed_memory_and_the_switch_turns_it_off():
+    tuned, default = _probe(None), _probe("default")
+    assert tuned["applied"] is True
+    assert default["applied"] is False
+    # ~100 MB of temporaries is ~23,000 pages a call with glibc's defaults; with the settings
+    # most calls fault nothing once the heap has settled
+    assert default["faults"] > 10_000, default
+    assert tuned["faults"] < default["faults"] / 4, (tuned, default)
