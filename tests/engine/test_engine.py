@@ -60,6 +60,38 @@ def test_chunk_size_independence(base_result):
     np.testing.assert_allclose(sa.sd, sb.sd, rtol=1e-4)
 
 
+def test_chunk_program_reused_only_for_the_same_model(base_result):
+    """A run of the same model reuses the compiled chunk program; the seed is an argument of it
+    (a reused program gives the seed's own numbers), and a changed parameter builds a new one."""
+    import dataclasses
+
+    import jax.numpy as jnp
+
+    from engine.drivers import build_driver_table
+    from engine.params import build_params
+    from engine.run import chunk_program, clear_program_cache
+
+    cfg = compose(BASE + ["engine.seed=7"])
+    table, params = build_driver_table(cfg), build_params(cfg)
+    first = chunk_program(table, params, jnp.float32, cfg.engine.histogram_bins)
+    rebuilt = build_driver_table(cfg), build_params(cfg)  # new objects, same content
+    assert chunk_program(*rebuilt, jnp.float32, cfg.engine.histogram_bins) is first
+    seed0 = compose(BASE)  # base_result's config: another seed, the same program
+    assert chunk_program(build_driver_table(seed0), build_params(seed0), jnp.float32, 512) is first
+    other = dataclasses.replace(params, market_2040=params.market_2040 * 2)
+    assert chunk_program(table, other, jnp.float32, cfg.engine.histogram_bins) is not first
+    assert chunk_program(table, params, jnp.float32, 64) is not first
+
+    reused = simulate(cfg)  # base_result (seed 0) built the program this run reuses
+    clear_program_cache()
+    fresh = simulate(cfg)
+    assert digest(reused) == digest(fresh) != digest(base_result)
+    a = reused.raw.stats["strategy"]["operating_profit_2040"]
+    b = fresh.raw.stats["strategy"]["operating_profit_2040"]
+    np.testing.assert_array_equal(a.mean, b.mean)
+    np.testing.assert_array_equal(a.hist, b.hist)
+
+
 def test_chains_and_paths_never_share_keys():
     from distributions.keys import root_key
 
