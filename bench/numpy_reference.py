@@ -492,7 +492,11 @@ class NumpyRun:
         out = {}
         for name, st in self.stats.items():
             sd = np.sqrt(st.m2 / max(st.n - 1, 1))
-            out[name] = (st.mean, sd, *(st.quantile(q) for q in (0.05, 0.5, 0.95)))
+            if st.hist.shape[-1] > 2:
+                q = [st.quantile(q) for q in (0.05, 0.5, 0.95)]
+            else:  # no histogram (NO_HISTOGRAM_GROUPS) and no kept trajectories here
+                q = [np.full(st.mean.shape, np.nan)] * 3
+            out[name] = (st.mean, sd, *q)
         return out
 
 
