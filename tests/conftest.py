@@ -1,6 +1,6 @@
 """Test-wide settings: CPU, float32, a persistent compile cache shared with the subprocesses that
-tests start (identical programs compile once per machine), no host-device splitting unless a
-test asks for it (the device-count tests run in subprocesses)."""
+tests start (identical programs compile once per machine), glibc's default malloc, no
+host-device splitting unless a test asks for it (the device-count tests run in subprocesses)."""
 
 import os
 
@@ -10,6 +10,10 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", CACHE)
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "1")
 os.environ.setdefault("JP2040_CACHE", CACHE)
+# glibc's default malloc for the suite (engine.malloc's single arena slows XLA's multi-threaded
+# compile by ~3 s a program, and a fresh clone compiles every program cold; the numbers do not
+# depend on it). tests/engine/test_malloc.py runs the engine's settings in subprocesses.
+os.environ.setdefault("JP2040_MALLOC", "default")
 
 import jax  # noqa: E402
 
