@@ -49,7 +49,7 @@ from engine.config import CONFIG_DIR, validate  # noqa: E402
 from engine.drivers import build_driver_table  # noqa: E402
 from engine.model import DriverColumns, make_path_fn  # noqa: E402
 from engine.params import build_params  # noqa: E402
-from engine.stats import Stats, chunk_stats, merge, pilot_edges  # noqa: E402
+from engine.stats import Stats, chunk_stats, from_chunk, merge, merge_fields, pilot_edges  # noqa: E402
 
 GROUPS = ("engine", "drivers", "domains", "strategies", "macro", "report")
 PILOT = 4096
@@ -155,24 +155,14 @@ class Bench:
                     is_leaf=lambda z: is_edge(z),
                 )
 
-            def merge_in(a, b):  # Chan's merge of two chunk_stats dicts, float32 on device
-                n = a["n"] + b["n"]
-                safe = jnp.maximum(n, 1.0)
-                delta = b["mean"] - a["mean"]
-                return {
-                    "n": n,
-                    "mean": a["mean"] + delta * b["n"] / safe,
-                    "m2": a["m2"] + b["m2"] + delta**2 * a["n"] * b["n"] / safe,
-                    "min": jnp.minimum(a["min"], b["min"]),
-                    "max": jnp.maximum(a["max"], b["max"]),
-                    "hist": a["hist"] + b["hist"],
-                }
-
             first = stats_of(0)
 
             def body(i, acc):
                 return jax.tree_util.tree_map(
-                    merge_in, acc, stats_of(i), is_leaf=lambda z: isinstance(z, dict) and "n" in z
+                    lambda a, b: merge_fields(a, b, jnp),  # float32 on the device
+                    acc,
+                    stats_of(i),
+                    is_leaf=lambda z: isinstance(z, dict) and "n" in z,
                 )
 
             return jax.lax.fori_loop(1, n_sub, body, first)
@@ -186,16 +176,7 @@ class Bench:
             part = fn(jnp.uint32(start), jnp.uint32(n_paths), per_chain, edges)
             if collect:
                 host = jax.tree_util.tree_map(
-                    lambda p, e: Stats(
-                        n=np.full(np.shape(p["mean"]), float(p["n"])),
-                        mean=np.asarray(p["mean"], np.float64),
-                        m2=np.asarray(p["m2"], np.float64),
-                        min=np.asarray(p["min"], np.float64),
-                        max=np.asarray(p["max"], np.float64),
-                        hist=np.asarray(p["hist"], np.int64),
-                        lo=np.asarray(e[0], np.float64),
-                        hi=np.asarray(e[1], np.float64),
-                    ),
+                    lambda p, e: from_chunk(p, e[0], e[1]),
                     part,
                     edges,
                     is_leaf=lambda z: isinstance(z, dict) and "hist" in z,

@@ -10,8 +10,8 @@ machine (chunk 0.38-0.44 s -> 0.27-0.31 s with these settings; ``bench/README.md
 trim threshold: freed blocks stay in the heap and the next chunk reuses them. The process keeps
 up to 1 GiB of freed memory instead of returning it. Threads choose their arena at their first
 allocation, so this only helps when it runs before JAX starts its CPU client; ``import engine``
-calls it. Set ``JP2040_MALLOC=default`` to keep glibc's defaults. Off glibc (macOS, musl) it
-does nothing.
+calls it. ``JP2040_MALLOC=default`` keeps glibc's defaults (``engine``, or unset, applies the
+settings; any other value is an error). Off glibc (macOS, musl) it does nothing.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ M_MMAP_MAX = -4
 M_ARENA_MAX = -8
 TRIM_THRESHOLD_BYTES = 1 << 30
 ENV_SWITCH = "JP2040_MALLOC"
+CHOICES = ("engine", "default")
 
 _applied: bool | None = None
 
@@ -35,8 +36,13 @@ def keep_freed_memory() -> bool:
     global _applied
     if _applied is not None:
         return _applied
+    choice = os.environ.get(ENV_SWITCH, "engine").strip().lower() or "engine"
+    if choice not in CHOICES:
+        raise ValueError(
+            f"{ENV_SWITCH}: unknown value {os.environ[ENV_SWITCH]!r} (valid: {', '.join(CHOICES)})"
+        )
     _applied = False
-    if os.environ.get(ENV_SWITCH, "").lower() == "default" or not sys.platform.startswith("linux"):
+    if choice == "default" or not sys.platform.startswith("linux"):
         return False
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")

@@ -196,7 +196,7 @@ def simulate_raw(
         return (
             place(chain.astype(np.uint32)),
             place(draw.astype(np.uint32)),
-            place(real.astype(np.float32 if dtype == jnp.float32 else np.float64)),
+            place(real.astype(np.dtype(dtype))),
             jnp.asarray(traj_rows),
             sup,
             (chain, draw, real, sel),
@@ -249,7 +249,7 @@ def simulate_raw(
 
     def masked_stats(ch, dr, tr, sup, rows_mask):
         """A chunk's statistics with only ``rows_mask`` rows counted (same compiled program)."""
-        mask = place(rows_mask.astype(np.float32 if dtype == jnp.float32 else np.float64))
+        mask = place(rows_mask.astype(np.dtype(dtype)))
         part = run_chunk(ch, dr, mask, tr, edges, sup, success_prob)[3]
         return layout.unflatten({b: from_chunk(p, *edges_host[b]) for b, p in part.items()})
 
@@ -272,9 +272,7 @@ def simulate_raw(
         device_time += t_host - t_dev
         pending = dispatch(pos + 1)  # the device works on the next chunk while we merge this one
         part_host = {b: from_chunk(p, *edges_host[b]) for b, p in part.items()}
-        if not all(
-            np.isfinite(st.mean).all() and np.isfinite(st.m2).all() for st in part_host.values()
-        ):
+        if not all(st.finite() for st in part_host.values()):
             _raise_nonfinite(partial(masked_stats, ch, dr, tr, sup), real, i * chunk)
         stats = (
             part_host if stats is None else {b: merge(stats[b], part_host[b]) for b in part_host}
@@ -434,7 +432,7 @@ def _nonfinite_leaf(part: dict) -> str | None:
     or infinity in any path shows in the sums and extremes (so does a finite float32 overflow)."""
     for group, vars_ in part.items():
         for var, st in vars_.items():
-            if not (np.isfinite(st.mean).all() and np.isfinite(st.m2).all()):
+            if not st.finite():
                 return f"{group}/{var}"
     return None
 

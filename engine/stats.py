@@ -40,6 +40,10 @@ class Stats:
     def sd(self) -> np.ndarray:
         return np.sqrt(self.variance)
 
+    def finite(self) -> bool:
+        """True when the sums are finite: a NaN or infinity in any path shows in mean and M2."""
+        return bool(np.isfinite(self.mean).all() and np.isfinite(self.m2).all())
+
     def quantile(self, q: float) -> np.ndarray:
         """Quantile from the histogram, linear within a bin; error at most one bin width
         ``(hi - lo) / bins`` for values inside [lo, hi]."""
@@ -117,23 +121,27 @@ def from_chunk(part: dict, lo: np.ndarray, hi: np.ndarray) -> Stats:
     )
 
 
+def merge_fields(a, b, xp=np) -> dict:
+    """Chan et al.'s parallel merge of two sets of streaming fields (mappings with n, mean, m2,
+    min, max, hist), with ``xp`` = numpy (the host, float64) or jax.numpy (on a device)."""
+    n = a["n"] + b["n"]
+    delta = b["mean"] - a["mean"]
+    safe = xp.maximum(n, 1)
+    return {
+        "n": n,
+        "mean": a["mean"] + delta * b["n"] / safe,
+        "m2": a["m2"] + b["m2"] + delta**2 * a["n"] * b["n"] / safe,
+        "min": xp.minimum(a["min"], b["min"]),
+        "max": xp.maximum(a["max"], b["max"]),
+        "hist": a["hist"] + b["hist"],
+    }
+
+
 def merge(a: Stats | None, b: Stats) -> Stats:
-    """Chan et al.'s parallel merge of two Stats with the same histogram edges."""
+    """Merge two Stats with the same histogram edges (``merge_fields`` on the host)."""
     if a is None:
         return b
-    n = a.n + b.n
-    delta = b.mean - a.mean
-    safe = np.maximum(n, 1)
-    return Stats(
-        n=n,
-        mean=a.mean + delta * b.n / safe,
-        m2=a.m2 + b.m2 + delta**2 * a.n * b.n / safe,
-        min=np.minimum(a.min, b.min),
-        max=np.maximum(a.max, b.max),
-        hist=a.hist + b.hist,
-        lo=a.lo,
-        hi=a.hi,
-    )
+    return Stats(**merge_fields(vars(a), vars(b)), lo=a.lo, hi=a.hi)
 
 
 def pilot_edges(sample: np.ndarray, widen: float = 0.1) -> tuple[np.ndarray, np.ndarray]:

@@ -50,3 +50,16 @@ def test_import_keeps_freed_memory_and_the_switch_turns_it_off():
     # most calls fault nothing once the heap has settled
     assert default["faults"] > 10_000, default
     assert tuned["faults"] < default["faults"] / 4, (tuned, default)
+
+
+def test_unknown_switch_value_is_an_error_naming_it():
+    env = {**os.environ, "JP2040_MALLOC": "off", "JAX_PLATFORMS": "cpu"}
+    out = subprocess.run(
+        [sys.executable, "-c", "import engine"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode != 0
+    assert "JP2040_MALLOC: unknown value 'off' (valid: engine, default)" in out.stderr
