@@ -3,8 +3,8 @@
 XLA:CPU allocates the temporaries of each call (about 180 MB for a 16,384-path chunk) with malloc
 and frees them when the call ends. With glibc's defaults, blocks that big live in per-thread
 arenas or in their own mmap, and go back to the kernel on free; the next chunk then touches about
-47,000 fresh pages, and the page faults cost about a quarter of a chunk's time on the 2-core CI
-machine (chunk 0.38-0.44 s -> 0.27-0.31 s with these settings; ``bench/README.md``).
+49,000 fresh pages, and the page faults cost about a fifth of a chunk's time on the 2-core CI
+machine (median chunk 0.36-0.41 s -> 0.28-0.34 s with these settings; ``bench/malloc.py``).
 
 ``keep_freed_memory`` asks glibc (``mallopt``) for one arena, no mmap for big blocks and a 1 GiB
 trim threshold: freed blocks stay in the heap and the next chunk reuses them. The process keeps
