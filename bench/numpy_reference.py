@@ -42,7 +42,6 @@ from engine.config import (
     Config,
 )
 from engine.params import (
-    IMPACT_CAP,
     ModelParams,
     bass_cdf,
     bass_offset,
@@ -241,7 +240,6 @@ def make_model(params: ModelParams, names: tuple[str, ...], dtype=np.float32):
     labour0 = float(m["labour"]["employed_2024"])
     va0 = float(m["existing_industries"]["value_added_2024"])
     scale = float(c["earliness_scale_years"])
-    take_up_scale = float(m.get("calibration", {}).get("humanoid_take_up_scale", 1.0))
     market_growth = f((1.0 + m["market_growth"]) ** (p.years - 2040.0))[None, :, None]
     start = float(p.start_year)
     la = float(p.launch_adoption)
@@ -250,9 +248,9 @@ def make_model(params: ModelParams, names: tuple[str, ...], dtype=np.float32):
     japan_share, margin0, market0 = f(p.japan_share), f(p.margin), f(p.market_2040)
     fixed_cost, inv_total = f(p.fixed_cost), f(p.investment_total)
     success_prob = f(p.success_prob)
-    imp_value, imp_fail = f(p.impact_value_2040), f(p.impact_failure)
-    imp_a2040 = f(p.impact_adoption_2040)
-    imp_report = f(getattr(p, "impact_report_value", p.impact_value_2040))
+    imp_value, imp_fail = f(p.impact_potential), f(p.impact_failure)
+    imp_revenue = np.asarray(p.impact_is_revenue, bool)
+    tie = np.asarray(p.market_tie)
     central = f(p.defense_central)[None]  # (1, T, 3)
     central_mean = central.mean(axis=2)  # (1, T)
     ramp = f(np.clip((p.years - 2025.0) / 15.0, 0.0, 1.0))[None, :, None]
@@ -260,7 +258,7 @@ def make_model(params: ModelParams, names: tuple[str, ...], dtype=np.float32):
     agi_ramp = f(np.clip((p.years - 2026.0) / 14.0, 0.0, 1.0))[None, :]
     tau0_h = float(bass_offset(hum["bass_p"], hum["bass_q"], la))
     hp, hq = float(hum["bass_p"]), float(hum["bass_q"])
-    max_take_up = float(hum["max_take_up"]) * take_up_scale
+    max_take_up = float(hum["max_take_up"])
     humanoid_price = f(p.humanoid_price)[None, :]
     i_workers = p.impact_ids.index("workers_added")
     i_restraint = p.impact_ids.index("digital_deficit_restraint")
@@ -306,8 +304,7 @@ def make_model(params: ModelParams, names: tuple[str, ...], dtype=np.float32):
 
         imp_success = success[:, p.impact_strategy]
         imp_mult = impact_factor * np.where(imp_success > 0, 1.0, imp_fail)  # (B, I)
-        imp_scale = imp_value * imp_mult / imp_a2040
-        imp_cap = IMPACT_CAP * imp_report * imp_mult
+        imp_scale = imp_value * imp_mult
 
         shifts = np.stack(
             [s["defense_shift_united_states"], s["defense_shift_nato"], s["defense_shift_japan"]],
@@ -332,21 +329,6 @@ def make_model(params: ModelParams, names: tuple[str, ...], dtype=np.float32):
         ratio = central + shifts[:, None, :] * ramp  # (B, T, 3)
         rel_defense = ratio.mean(axis=2) / central_mean - 1.0  # (B, T)
         demand_mult = 1.0 + c["defense_elasticity"] * w_def * rel_defense[:, :, None]
-        revenue = (market * share)[:, None] * market_growth * demand_mult * adopt
-        profit = revenue * margin[:, None] - fixed_cost
-        investment = inv_scale[:, None] * investment_weights(
-            t3, launch[:, None], start, post, decay, np
-        )
-        fcf = profit - investment
-
-        impacts = np.minimum(imp_scale[:, None] * adopt[:, :, p.impact_domain], imp_cap[:, None])
-        unrestrained = (
-            dd["value_2024"]
-            * (1.0 + s["digital_deficit_growth"])[:, None] ** since
-            * np.exp(dd["agi_sensitivity"] * e_agi[:, None] * agi_ramp)
-        )  # (B, T)
-        workers = impacts[:, :, i_workers]
-        units = humanoid_units(since + 2024.0, workers)  # (B, T)
         gdp_jp = gdp0 * (1.0 + s["gdp_growth"] + infl)[:, None] ** since
         growth_usd = (1.0 + g_usd) ** since
         spend = np.stack(
@@ -367,6 +349,26 @@ def make_model(params: ModelParams, names: tuple[str, ...], dtype=np.float32):
             np,
         )
 
+        # a tied market is a fraction of its parent: DC facility CAPEX or the four powers' defense
+        parents = np.stack([capex_global, spend.sum(axis=2) * s["fx"][:, None] / 1e3], axis=2)
+        tied = np.minimum(market, 1.0)[:, None] * parents[:, :, np.maximum(tie - 1, 0)]
+        market_t = np.where(tie > 0, tied, market[:, None] * market_growth * demand_mult)
+        revenue = market_t * share[:, None] * adopt
+        profit = revenue * margin[:, None] - fixed_cost
+        investment = inv_scale[:, None] * investment_weights(
+            t3, launch[:, None], start, post, decay, np
+        )
+        fcf = profit - investment
+
+        impacts = imp_scale[:, None] * adopt[:, :, p.impact_domain]
+        impacts = np.where(imp_revenue, revenue[:, :, p.impact_domain], impacts)
+        unrestrained = (
+            dd["value_2024"]
+            * (1.0 + s["digital_deficit_growth"])[:, None] ** since
+            * np.exp(dd["agi_sensitivity"] * e_agi[:, None] * agi_ramp)
+        )  # (B, T)
+        workers = impacts[:, :, i_workers]
+        units = humanoid_units(since + 2024.0, workers)  # (B, T)
         # ---- the carried state: installed humanoid base, bought = growth of the running max
         init = humanoid_units(years[0] - 1.0, np.zeros_like(units[:, :1]))  # (B, 1)
         installed = np.maximum.accumulate(np.concatenate([init, units], axis=1), axis=1)
@@ -395,9 +397,10 @@ def make_model(params: ModelParams, names: tuple[str, ...], dtype=np.float32):
             "investment": investment,
             "fcf": fcf,
         }
-        return outcomes(dom_y, macro_y)
+        audit = {"market_2040": market_t[:, i40], "japan_share_2040": share}
+        return outcomes(dom_y, macro_y, audit)
 
-    def outcomes(dom_y, macro_y):
+    def outcomes(dom_y, macro_y, audit):
         def level_scalars(y):
             return {
                 "revenue_2040": y["revenue"][:, i40],
@@ -408,7 +411,7 @@ def make_model(params: ModelParams, names: tuple[str, ...], dtype=np.float32):
 
         strat_y = {k: x @ strat_m for k, x in dom_y.items()}
         area_y = {k: x @ area_m for k, x in dom_y.items()}
-        dom_s = level_scalars(dom_y)
+        dom_s = {**level_scalars(dom_y), **audit}
         strat_s = level_scalars(strat_y)
         for var in ("investment_cum_2040", "operating_profit_2040"):
             strat_s[f"{var}_report_basis"] = dom_s[var] @ basis_m

@@ -38,7 +38,7 @@ class EngineConfig:
     keep_paths: int = 250_000
     keep_trajectories: int = 4000
     histogram_bins: int = 512
-    launch_adoption: float = 0.10
+    launch_adoption: float = 0.01
     progress: bool | str = "auto"
     checkpoint_every: int = 0
 
@@ -53,16 +53,28 @@ class ScenarioConfig:
 
 @dataclass(frozen=True)
 class DomainConfig:
+    """One promising domain. Money in tn JPY. ``market_2040`` is the domain's addressable market
+    in 2040 (tn JPY/yr, before adoption and Japan's share); a domain whose ``parent`` is computed
+    by the model (``dc_facility_capex``, ``defense_spend``) gives ``parent_fraction`` instead and
+    its market moves with that parent path by path."""
+
     area: str
     launch_year: float
     bass_p: float
     bass_q: float
-    market_2040: float
+    definition: str
+    scope: str
+    parent: str
+    market_source: str
     japan_share: float
+    share_source: str
     margin: float
+    margin_source: str
     fixed_cost: float
-    profit_2040_split: float
-    investment_2040: float
+    capital_intensity: float
+    rd_programme: float
+    market_2040: float = 0.0
+    parent_fraction: float = 0.0
     couplings: dict[str, float] = field(default_factory=dict)
     drivers: dict[str, Any] = field(default_factory=dict)
 
@@ -383,14 +395,16 @@ DOMAIN_DRIVERS = (
 def _check_domains(domains) -> None:
     for name, d in domains.items():
         path = f"domains.{name}"
-        for attr in ("bass_p", "bass_q", "market_2040"):
+        for attr in ("bass_p", "bass_q"):
             if getattr(d, attr) <= 0:
                 raise ConfigError(f"{path}.{attr}: must be positive, got {getattr(d, attr)}")
+        if d.scope not in ("global", "domestic"):
+            raise ConfigError(f"{path}.scope: expected global or domestic, got {d.scope!r}")
         if not 0.0 < d.japan_share < 1.0:
             raise ConfigError(f"{path}.japan_share: must be in (0, 1), got {d.japan_share}")
         if not 0.0 <= d.margin < 1.0:
             raise ConfigError(f"{path}.margin: must be in [0, 1), got {d.margin}")
-        for attr in ("fixed_cost", "investment_2040"):
+        for attr in ("fixed_cost", "capital_intensity", "rd_programme"):
             if getattr(d, attr) < 0:
                 raise ConfigError(f"{path}.{attr}: must be >= 0, got {getattr(d, attr)}")
         if not 2024 <= d.launch_year <= 2100:
@@ -462,8 +476,9 @@ MACRO_KEYS = (
     "humanoids",
     "existing_industries",
     "fiscal",
-    "calibration",
+    "parent_markets",
 )
+COMPUTED_PARENTS = ("dc_facility_capex", "defense_spend")  # markets the model computes per path
 IMPACTS = (
     "social_security_savings",
     "import_substitution",
@@ -499,23 +514,68 @@ def _check_macro(macro: Mapping, domains, strategies) -> None:
         raise ConfigError(f"macro.investment.post_launch_decay: must be in (0, 1), got {decay!r}")
     if not isinstance(post, (int, float)) or post < 0:
         raise ConfigError(f"macro.investment.post_launch_years: must be >= 0, got {post!r}")
-    cal = _mapping(macro["calibration"], "macro.calibration")
-    _check_keys(
-        cal,
-        ("market_scale", "investment_scale", "impact_scale", "humanoid_take_up_scale"),
-        "macro.calibration",
-    )
-    for key, names in (
-        ("market_scale", strategies),
-        ("investment_scale", strategies),
-        ("impact_scale", IMPACTS),
-    ):
-        scales = _mapping(cal.get(key, {}), f"macro.calibration.{key}")
-        _check_keys(scales, list(names), f"macro.calibration.{key}")
-        for name, v in scales.items():
-            if not isinstance(v, (int, float)) or v <= 0:
-                raise ConfigError(f"macro.calibration.{key}.{name}: must be positive, got {v!r}")
+    _check_impacts(impacts, domains)
+    _check_parents(_mapping(macro["parent_markets"], "macro.parent_markets"), domains)
     _check_numbers(macro, "macro")
+
+
+IMPACT_KINDS = ("potential", "domain_revenue")
+
+
+def _check_impacts(impacts: Mapping, domains) -> None:
+    """Each impact is a run-rate ``potential`` reached as its domain matures, or the revenue of
+    its domain (``domain_revenue``)."""
+    for name, imp in impacts.items():
+        kind = imp.get("kind", "potential")
+        if kind not in IMPACT_KINDS:
+            raise ConfigError(
+                f"macro.impacts.{name}.kind: unknown kind {kind!r} (valid: {', '.join(IMPACT_KINDS)})"
+            )
+        if kind == "potential":
+            v = imp.get("potential")
+            if not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0:
+                raise ConfigError(f"macro.impacts.{name}.potential: must be >= 0, got {v!r}")
+
+
+def _check_parents(parents: Mapping, domains) -> None:
+    """Every domain fits inside its parent market: a market above its bound is refused, naming
+    the domain, its value and the bound."""
+    for p, spec in parents.items():
+        v = _mapping(spec, f"macro.parent_markets.{p}").get("value_2040")
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or v <= 0:
+            raise ConfigError(f"macro.parent_markets.{p}.value_2040: must be positive, got {v!r}")
+    for name, d in domains.items():
+        path = f"domains.{name}"
+        if d.parent in COMPUTED_PARENTS:
+            if not 0.0 < d.parent_fraction <= 1.0:
+                raise ConfigError(
+                    f"{path}.parent_fraction: must be in (0, 1] for a market tied to "
+                    f"{d.parent}, got {d.parent_fraction}"
+                )
+            if d.market_2040:
+                raise ConfigError(
+                    f"{path}.market_2040: a market tied to {d.parent} is parent_fraction x "
+                    f"{d.parent}; remove market_2040 (got {d.market_2040})"
+                )
+            continue
+        if d.parent not in parents:
+            valid = ", ".join([*parents, *COMPUTED_PARENTS])
+            raise ConfigError(f"{path}.parent: unknown parent market {d.parent!r} (valid: {valid})")
+        if d.market_2040 <= 0:
+            raise ConfigError(f"{path}.market_2040: must be positive, got {d.market_2040}")
+        bound = float(parents[d.parent]["value_2040"])
+        if d.market_2040 > bound:
+            raise ConfigError(
+                f"{path}.market_2040: {d.market_2040:g} tn JPY/yr exceeds its parent market "
+                f"{d.parent} ({bound:g} tn JPY/yr in 2040)"
+            )
+    for p, spec in parents.items():
+        kids = {n: d.market_2040 for n, d in domains.items() if d.parent == p}
+        if sum(kids.values()) > float(spec["value_2040"]):
+            raise ConfigError(
+                f"macro.parent_markets.{p}: the markets of {', '.join(kids)} add up to "
+                f"{sum(kids.values()):g} tn JPY/yr, above the parent's {spec['value_2040']:g}"
+            )
 
 
 def _check_numbers(node, path: str) -> None:

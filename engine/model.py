@@ -4,12 +4,17 @@ Written for one path and ``vmap``-ed over many (equinox style). Shapes in commen
 path: D domains, S strategies, A areas, I impacts, T simulated years. Money in tn JPY.
 
 A year is ``adopt -> earn -> invest -> macro``:
-  adoption    A_d(t) = Bass F(t - launch_d + tau0_d), tau0 so that A = launch_adoption at launch
-  revenue     market_d(t) x A_d(t) x share_d        (x defense demand multiplier for dual use)
+  adoption    A_d(t) = Bass F(t - launch_d + tau0_d), tau0 so that A = launch_adoption (the
+              market onset, 1%) at launch
+  market      market_2040_d x factor_d x (1+g)^(t-2040)   (x defense demand multiplier), or for a
+              tied market parent_fraction_d x factor_d x parent(t) (DC facility CAPEX, defense
+              spending of the four powers), capped at the parent
+  revenue     market_d(t) x A_d(t) x share_d
   profit      revenue x margin - fixed_cost
   investment  total_d x overrun_d x w_d(t) / sum_t w_d(t)   (ramp up to launch, decay after)
   fcf         profit - investment
-  impacts     value_2040 x factor x A_d(t) / A_d,nominal(2040), capped at 2x the report figure
+  impacts     run-rate potential x factor x A_d(t) (reached as the domain matures), or the
+              revenue of the impact's domain
   labour      shortage = max(0, L0 (1+g)^(t-2024) - L0 (1+s)^(t-2024) - workers added)
   humanoids   installed base = shortage x take-up(t) (Bass); demand = units bought x price(t)
   fiscal      social-security savings + tax x positive profits - public share x investment
@@ -32,16 +37,16 @@ import numpy as np
 from engine.config import DOMAIN_DRIVERS
 from engine.drivers import DriverTable
 from engine.params import (
-    IMPACT_CAP,
     ModelParams,
     bass_cdf,
     bass_offset,
     dc_facility_capex,
+    defense_spend,
     investment_weight_total,
     investment_weights,
 )
 
-DOMAIN_VARS = ("revenue", "operating_profit", "investment", "fcf")
+DOMAIN_AUDIT_VARS = ("market_2040", "japan_share_2040")  # per-path inputs a reviewer checks
 MACRO_VARS = (
     "digital_deficit",
     "digital_deficit_restraint",
@@ -119,7 +124,6 @@ def make_path_fn(params: ModelParams, cols: DriverColumns, dtype=jnp.float32):
     years = f(p.years)
     inv_cfg = m["investment"]
     dd = m["digital_deficit"]
-    dfn = m["defense"]
     dc = m["datacenter"]
     hum = m["humanoids"]
     tax = m["fiscal"]["tax_rate"]
@@ -150,7 +154,7 @@ def make_path_fn(params: ModelParams, cols: DriverColumns, dtype=jnp.float32):
         share = f(p.japan_share) * dv["share_factor"]
         share = jnp.minimum(share * jnp.where(dom_success > 0, 1.0, p.failure_share_factor), 0.99)
         margin = f(p.margin) * dv["margin_factor"]
-        market = f(p.market_2040) * dv["market_factor"]
+        market = f(p.market_2040) * dv["market_factor"]  # tn JPY/yr, or a fraction when tied
 
         w_total = investment_weight_total(
             launch, p.start_year, inv_cfg["post_launch_years"], inv_cfg["post_launch_decay"], jnp
@@ -160,13 +164,12 @@ def make_path_fn(params: ModelParams, cols: DriverColumns, dtype=jnp.float32):
         imp_dom = p.impact_domain
         imp_success = success[p.impact_strategy]
         imp_mult = impact_factor * jnp.where(imp_success > 0, 1.0, f(p.impact_failure))  # (I,)
-        imp_scale = f(p.impact_value_2040) * imp_mult / f(p.impact_adoption_2040)
-        imp_cap = IMPACT_CAP * f(p.impact_report_value) * imp_mult
+        imp_scale = f(p.impact_potential) * imp_mult
         # materialise the per-path vectors: XLA would otherwise recompute them (logs, exps,
         # divisions) inside every (year, domain) loop they are broadcast into
-        launch, tau0, bass_p, bass_q, share, margin, market, inv_scale, imp_scale, imp_cap = (
+        launch, tau0, bass_p, bass_q, share, margin, market, inv_scale, imp_scale = (
             jax.lax.optimization_barrier(
-                (launch, tau0, bass_p, bass_q, share, margin, market, inv_scale, imp_scale, imp_cap)
+                (launch, tau0, bass_p, bass_q, share, margin, market, inv_scale, imp_scale)
             )
         )
 
@@ -184,10 +187,8 @@ def make_path_fn(params: ModelParams, cols: DriverColumns, dtype=jnp.float32):
             return jnp.maximum(demand - supply - workers, 0.0)
 
         def humanoid_units(t, workers):
-            take_up = (
-                hum["max_take_up"]
-                * m["calibration"]["humanoid_take_up_scale"]
-                * bass_cdf(t - h_launch + tau0_h, hum["bass_p"], hum["bass_q"], jnp)
+            take_up = hum["max_take_up"] * bass_cdf(
+                t - h_launch + tau0_h, hum["bass_p"], hum["bass_q"], jnp
             )
             return shortage_at(t, workers) * take_up
 
@@ -200,7 +201,19 @@ def make_path_fn(params: ModelParams, cols: DriverColumns, dtype=jnp.float32):
         rel_defense = (jnp.mean(ratio, axis=1) / jnp.mean(central, axis=1) - 1.0)[:, None]
         rel_defense = jax.lax.optimization_barrier(rel_defense)  # (T, 1): keeps the reduce apart
         demand_mult = 1.0 + c["defense_elasticity"] * f(p.w_defense) * rel_defense  # (T, D)
-        revenue = market * market_growth[:, None] * demand_mult * adopt * share
+        since = years - 2024.0
+        spend = defense_spend(
+            years, ratio, s["gdp_growth"], s["fx"], s["china_defense_growth"], m, jnp
+        )  # (T, 4) bn USD
+        capex_global = dc_facility_capex(
+            years, s["dc_twh_2030"], s["dc_twh_2035"], s["fx"], dc, jnp
+        )  # (T,) tn JPY/yr
+        parent = jnp.stack([capex_global, jnp.sum(spend, axis=1) * s["fx"] / 1e3], axis=1)
+        tie = p.market_tie
+        own = market * market_growth[:, None] * demand_mult  # (T, D)
+        tied = jnp.minimum(market, 1.0) * parent[:, np.maximum(tie - 1, 0)]  # (T, D)
+        market_t = jnp.where(tie > 0, tied, own) if tie.any() else own
+        revenue = market_t * adopt * share
         profit = revenue * margin - f(p.fixed_cost)
         investment = inv_scale * investment_weights(
             t, launch, p.start_year, inv_cfg["post_launch_years"], inv_cfg["post_launch_decay"], jnp
@@ -215,9 +228,10 @@ def make_path_fn(params: ModelParams, cols: DriverColumns, dtype=jnp.float32):
         imp_adopt = bass_cdf(
             t - launch[imp_dom] + tau0[imp_dom], bass_p[imp_dom], bass_q[imp_dom], jnp
         )  # (T, I)
-        impacts = jnp.minimum(imp_scale * imp_adopt, imp_cap)  # (T, I)
+        impacts = imp_scale * imp_adopt  # (T, I)
+        if p.impact_is_revenue.any():
+            impacts = jnp.where(p.impact_is_revenue, revenue[:, imp_dom], impacts)
         imp = {k: impacts[:, i] for i, k in enumerate(p.impact_ids)}  # each (T,)
-        since = years - 2024.0
         unrestrained = (
             dd["value_2024"]
             * (1.0 + s["digital_deficit_growth"]) ** since
@@ -225,20 +239,6 @@ def make_path_fn(params: ModelParams, cols: DriverColumns, dtype=jnp.float32):
         )
         workers = imp["workers_added"]
         units = humanoid_units(years, workers)  # (T,) installed base wanted
-        gdp_jp = m["japan_gdp_2024"] * (1.0 + s["gdp_growth"] + dfn["japan_inflation"]) ** since
-        growth_usd = (1.0 + dfn["nominal_gdp_growth_usd"]) ** since
-        spend = jnp.stack(
-            [
-                ratio[:, 0] / 100 * dfn["gdp_usd_2024"]["united_states"] * growth_usd * 1e3,
-                ratio[:, 1] / 100 * dfn["gdp_usd_2024"]["nato"] * growth_usd * 1e3,
-                ratio[:, 2] / 100 * gdp_jp / s["fx"] * 1e3,
-                dfn["china_spend_2024_bn_usd"] * (1.0 + s["china_defense_growth"]) ** since,
-            ],
-            axis=1,
-        )  # (T, 4) bn USD
-        capex_global = dc_facility_capex(
-            years, s["dc_twh_2030"], s["dc_twh_2035"], s["fx"], dc, jnp
-        )
 
         # ---- the stateful part of a year (lax.scan): the humanoid base installed so far
         def step(state: YearState, wanted):
@@ -271,7 +271,8 @@ def make_path_fn(params: ModelParams, cols: DriverColumns, dtype=jnp.float32):
             "investment": investment,
             "fcf": fcf,
         }
-        return dom_y, macro_y
+        audit = {"market_2040": market_t[p.index_2040], "japan_share_2040": share}  # each (D,)
+        return dom_y, macro_y, audit
 
     def simulate_paths(values, success_prob=None):
         """Batch of paths: values (B, n_drivers) -> (scalars, yearly), leading axis B.
@@ -281,8 +282,8 @@ def make_path_fn(params: ModelParams, cols: DriverColumns, dtype=jnp.float32):
         """
         if success_prob is None:
             success_prob = f(p.success_prob)
-        dom_y, macro_y = jax.vmap(simulate_path, in_axes=(0, None))(values, success_prob)
-        return outcomes(dom_y, macro_y, p)
+        dom_y, macro_y, audit = jax.vmap(simulate_path, in_axes=(0, None))(values, success_prob)
+        return outcomes(dom_y, macro_y, p, audit)
 
     return simulate_paths
 
@@ -298,10 +299,11 @@ def _group_sum(x, membership: np.ndarray, mask: np.ndarray | None = None):
     return out.reshape(lead + (m.shape[1],))
 
 
-def outcomes(dom_y, macro_y, p: ModelParams):
+def outcomes(dom_y, macro_y, p: ModelParams, audit: dict | None = None):
     """Per-path scalars and reported yearly trajectories of a batch.
 
-    dom_y: var -> (B, T, D); macro_y: var -> (B, T) or (B, T, k).
+    dom_y: var -> (B, T, D); macro_y: var -> (B, T) or (B, T, k); audit: var -> (B, D), per-path
+    domain inputs reported beside the outcomes (``DOMAIN_AUDIT_VARS``).
     """
     i40 = p.index_2040
     upto = slice(0, i40 + 1)
@@ -325,7 +327,7 @@ def outcomes(dom_y, macro_y, p: ModelParams):
     strat_y = {k: summed[k][..., :n_strat] for k in dom_y}
     area_y = {k: summed[k][..., n_strat:] for k in dom_y}
     strat_y, area_y = jax.lax.optimization_barrier((strat_y, area_y))  # sliced once, not per use
-    dom_s = level_scalars(dom_y)
+    dom_s = {**level_scalars(dom_y), **(audit or {})}
     strat_s = level_scalars(strat_y)
     for var in ("investment_cum_2040", "operating_profit_2040"):
         strat_s[f"{var}_report_basis"] = _group_sum(dom_s[var], p.domain_strategy, p.report_basis)

@@ -17,7 +17,7 @@ from engine.config import IMPACTS, Config
 COUNTRIES_RATIO = ("united_states", "nato", "japan")
 COUNTRIES_SPEND = ("united_states", "nato", "japan", "china")
 REGIONS = ("global", "japan")
-IMPACT_CAP = 2.0  # an impact grows with adoption, at most to 2x the report's figure (x its factor)
+MARKET_TIES = ("", "dc_facility_capex", "defense_spend")  # index 0: a market of its own
 INVESTMENT_GRID_YEARS = 80  # years after the start over which an investment schedule is normalised
 
 
@@ -80,7 +80,8 @@ def investment_weight_total(launch_year, start_year, post_years, decay, xp=np):
 
 
 def dc_twh(year, twh_2024, twh_2030, twh_2035, xp=np):
-    """Global data-centre electricity (TWh) by the report's method (MODEL 2.5).
+    """Global data-centre electricity (TWh) by the report's method (chapter 3, data-centre
+    solutions: DC facility market estimate).
 
     Geometric between 2024, 2030 and 2035; after 2035 each 5-year CAGR is the previous one times
     the same ratio of decline (CAGR 2030-35 / CAGR 2024-30).
@@ -126,14 +127,62 @@ def dc_facility_capex(year, twh_2030, twh_2035, fx, dc: dict, xp=np):
     return watts * dc["capex_usd_per_w"] * dc["facility_share"] * fx / 1e12
 
 
+def defense_spend(years, ratio, gdp_growth, fx, china_growth, m: dict, xp=np):
+    """Defense spending (bn USD/yr), shape (T, 4): United States, NATO (European allies and
+    Canada), Japan, China. ``ratio`` (T, 3) is % of GDP for the first three; China grows at
+    ``china_growth`` a year from its 2024 level."""
+    dfn = m["defense"]
+    since = years - 2024.0
+    gdp_jp = m["japan_gdp_2024"] * (1.0 + gdp_growth + dfn["japan_inflation"]) ** since
+    growth_usd = (1.0 + dfn["nominal_gdp_growth_usd"]) ** since
+    return xp.stack(
+        [
+            ratio[:, 0] / 100 * dfn["gdp_usd_2024"]["united_states"] * growth_usd * 1e3,
+            ratio[:, 1] / 100 * dfn["gdp_usd_2024"]["nato"] * growth_usd * 1e3,
+            ratio[:, 2] / 100 * gdp_jp / fx * 1e3,
+            dfn["china_spend_2024_bn_usd"] * (1.0 + china_growth) ** since,
+        ],
+        axis=1,
+    )
+
+
+def _median(cfg: Config, name: str) -> float:
+    """Median of a global driver (its spec's quantile function at 0.5)."""
+    from distributions.spec import from_spec
+    from engine.drivers import strip_metadata
+
+    return float(from_spec(strip_metadata(cfg.drivers[name]), f"drivers.{name}").icdf(0.5))
+
+
+def central_parents(cfg: Config, years: np.ndarray, defense_central: np.ndarray) -> dict:
+    """The computed parent markets in 2040 at the drivers' medians (tn JPY/yr): what a
+    programme plans on before the uncertainty resolves."""
+    m = cfg.macro
+    fx = _median(cfg, "fx")
+    i40 = int(np.flatnonzero(years == 2040.0)[0])
+    capex = dc_facility_capex(
+        2040.0, _median(cfg, "dc_twh_2030"), _median(cfg, "dc_twh_2035"), fx, m["datacenter"]
+    )
+    spend = defense_spend(
+        years, defense_central, _median(cfg, "gdp_growth"), fx,
+        _median(cfg, "china_defense_growth"), m,
+    )  # fmt: skip
+    return {
+        "dc_facility_capex": float(capex),
+        "defense_spend": float(spend[i40].sum() * fx / 1e3),
+    }
+
+
 @dataclass(frozen=True)
 class ModelParams:
     """Arrays and constants of the model. D domains, S strategies, A areas, I impacts, T years.
 
-    Per domain (D,): ``launch_year`` (nominal), ``bass_p``, ``bass_q``, ``market_2040`` (tn JPY/yr),
-    ``japan_share``, ``margin``, ``fixed_cost`` (tn JPY/yr), ``investment_total`` (tn JPY, whole
-    programme), ``w_agi``, ``w_ftqc``, ``w_defense`` (coupling weights), ``strategy_index`` (int),
-    ``report_basis`` (bool), ``is_photonics`` (bool).
+    Per domain (D,): ``launch_year`` (nominal onset), ``bass_p``, ``bass_q``, ``market_2040``
+    (tn JPY/yr; for a tied market the fraction of its parent), ``market_tie`` (int index into
+    MARKET_TIES), ``japan_share``, ``margin``, ``fixed_cost`` (tn JPY/yr), ``investment_total``
+    (tn JPY, whole programme: capital intensity x planned revenue + R&D programme), ``w_agi``,
+    ``w_ftqc``, ``w_defense`` (coupling weights), ``strategy_index`` (int), ``report_basis``
+    (bool), ``is_photonics`` (bool).
     """
 
     years: np.ndarray  # (T,) simulated years start..max(end, 2040), float
@@ -146,6 +195,7 @@ class ModelParams:
     bass_p: np.ndarray
     bass_q: np.ndarray
     market_2040: np.ndarray
+    market_tie: np.ndarray  # (D,) int
     japan_share: np.ndarray
     margin: np.ndarray
     fixed_cost: np.ndarray
@@ -162,10 +212,9 @@ class ModelParams:
     impact_ids: tuple[str, ...]
     impact_domain: np.ndarray  # (I,) int
     impact_strategy: np.ndarray  # (I,) int
-    impact_value_2040: np.ndarray  # (I,)
+    impact_potential: np.ndarray  # (I,) run-rate at full maturity of the impact's domain
+    impact_is_revenue: np.ndarray  # (I,) bool: the impact is its domain's revenue
     impact_failure: np.ndarray  # (I,)
-    impact_adoption_2040: np.ndarray  # (I,) nominal adoption of the impact's domain in 2040
-    impact_report_value: np.ndarray  # (I,) the report's figure (before calibration scales)
     defense_central: np.ndarray  # (T, 3) % of GDP, US / NATO / Japan
     humanoid_price: np.ndarray  # (T,) million JPY per unit
     start_year: float
@@ -197,26 +246,8 @@ def build_params(cfg: Config) -> ModelParams:
     )
 
     launch = col("launch_year")
-    cal = m["calibration"]
-    market_scale = np.array([cal["market_scale"].get(cfg.strategy_of(d), 1.0) for d in dom_ids])
-    inv = m["investment"]
-    grid = e.start_year + np.arange(INVESTMENT_GRID_YEARS, dtype=np.float64)[:, None]
-    w = investment_weights(
-        grid, launch[None, :], e.start_year, inv["post_launch_years"], inv["post_launch_decay"]
-    )
-    frac_2040 = w[grid[:, 0] <= 2040].sum(0) / w.sum(0)
-    inv_scale = np.array([cal["investment_scale"].get(cfg.strategy_of(d), 1.0) for d in dom_ids])
-    investment_total = col("investment_2040") * inv_scale / frac_2040
-
     impacts = m["impacts"]
     impact_domain = np.array([dom_ids.index(impacts[i]["domain"]) for i in IMPACTS])
-    a2040 = adoption(
-        2040.0,
-        launch[impact_domain],
-        col("bass_p")[impact_domain],
-        col("bass_q")[impact_domain],
-        e.launch_adoption,
-    )
 
     anchors = m["defense"]["anchors"]
     defense_central = np.stack(
@@ -230,6 +261,15 @@ def build_params(cfg: Config) -> ModelParams:
         ],
         axis=1,
     )
+    tie = np.array([MARKET_TIES.index(d.parent) if d.parent in MARKET_TIES else 0 for d in doms])
+    market = np.where(tie > 0, col("parent_fraction"), col("market_2040"))
+    parents = central_parents(cfg, years, defense_central)
+    planned_market = np.where(
+        tie == 1, market * parents["dc_facility_capex"], market
+    )  # tn JPY/yr in 2040, at the drivers' medians
+    planned_market = np.where(tie == 2, market * parents["defense_spend"], planned_market)
+    planned_revenue = planned_market * col("japan_share")
+    investment_total = col("capital_intensity") * planned_revenue + col("rd_programme")
     h = m["humanoids"]
     decline = (h["price_2050_mjpy"] / h["price_2040_mjpy"]) ** (1.0 / 10.0)
     humanoid_price = h["price_2040_mjpy"] * decline ** (years - 2040.0)
@@ -244,7 +284,8 @@ def build_params(cfg: Config) -> ModelParams:
         launch_year=launch,
         bass_p=col("bass_p"),
         bass_q=col("bass_q"),
-        market_2040=col("market_2040") * market_scale,
+        market_2040=market,
+        market_tie=tie,
         japan_share=col("japan_share"),
         margin=col("margin"),
         fixed_cost=col("fixed_cost"),
@@ -261,12 +302,11 @@ def build_params(cfg: Config) -> ModelParams:
         impact_ids=IMPACTS,
         impact_domain=impact_domain,
         impact_strategy=np.array([strat_ids.index(impacts[i]["strategy"]) for i in IMPACTS]),
-        impact_value_2040=np.array(
-            [float(impacts[i]["value_2040"]) * cal["impact_scale"].get(i, 1.0) for i in IMPACTS]
+        impact_potential=np.array([float(impacts[i].get("potential", 0.0)) for i in IMPACTS]),
+        impact_is_revenue=np.array(
+            [impacts[i].get("kind", "potential") == "domain_revenue" for i in IMPACTS]
         ),
         impact_failure=np.array([float(impacts[i]["failure_factor"]) for i in IMPACTS]),
-        impact_adoption_2040=a2040,
-        impact_report_value=np.array([float(impacts[i]["value_2040"]) for i in IMPACTS]),
         defense_central=defense_central,
         humanoid_price=humanoid_price,
         start_year=float(e.start_year),

@@ -30,6 +30,8 @@ UNITS = {
     "humanoid_demand_cum": "tn JPY",
     "investment_total_cum_2040": "tn JPY",
     "fiscal_effect_cum_2040": "tn JPY",
+    "market_2040": "tn JPY/yr (market before adoption and share)",
+    "japan_share_2040": "fraction of the market",
 }
 HIGH_IS_BAD = (
     "digital_deficit",

@@ -86,6 +86,8 @@ BAD_SIDE = {
     "humanoid_demand": "low",
     "existing_value_added": "low",
     "fiscal_effect": "low",
+    "market": "low",
+    "japan_share": "low",
 }
 """Which side is bad, by base variable name (suffixes ``_2040``, ``_cum``, ``_report_basis``
 stripped); a variable's ``bad_side`` attr takes precedence."""

@@ -11,7 +11,7 @@ MEDIANS = {
     "defense_shift_nato": 0.0,
     "defense_shift_japan": 0.0,
     "china_defense_growth": 0.072,
-    "dc_twh_2030": 807.5,
+    "dc_twh_2030": 850.0,
     "dc_twh_2035": 1200.0,
     "dc_japan_share": 0.042,
     "labour_supply_change": -0.006,

@@ -69,11 +69,49 @@ def test_integral_float_paths_accepted():
             r"macro.investment.post_launch_years: must be >= 0, got -1",
         ),
         ("scenario=foo", r"scenario/foo"),
+        # a market above its parent is refused, naming the domain, the value and the bound
+        (
+            "domains.ai_defined_vehicle.market_2040=641",
+            r"domains.ai_defined_vehicle.market_2040: 641 tn JPY/yr exceeds its parent market "
+            r"world_vehicle_sales \(555 tn JPY/yr in 2040\)",
+        ),
+        (
+            "domains.metal_recycling.parent=moon_mining",
+            r"domains.metal_recycling.parent: unknown parent market 'moon_mining'",
+        ),
+        (
+            "domains.datacenter_solutions.parent_fraction=1.5",
+            r"domains.datacenter_solutions.parent_fraction: must be in \(0, 1\] for a market tied "
+            r"to dc_facility_capex, got 1.5",
+        ),
+        (
+            "+domains.datacenter_solutions.market_2040=151",
+            r"domains.datacenter_solutions.market_2040: a market tied to dc_facility_capex",
+        ),
+        ("domains.fusion.scope=lunar", r"domains.fusion.scope: expected global or domestic"),
+        (
+            "macro.impacts.workers_added.kind=guess",
+            r"macro.impacts.workers_added.kind: unknown kind 'guess'",
+        ),
     ],
 )
 def test_bad_config_raises(override, message):
     with pytest.raises(ConfigError, match=message):
         compose([override])
+
+
+def test_markets_sharing_a_parent_must_fit_in_it_together():
+    with pytest.raises(
+        ConfigError,
+        match=r"macro.parent_markets.japan_waste_and_resource_recycling: the markets of "
+        r"metal_recycling, construction_circular add up to 69 tn JPY/yr, above the parent's 68",
+    ):
+        compose(
+            [
+                "domains.metal_recycling.market_2040=67",
+                "domains.construction_circular.parent=japan_waste_and_resource_recycling",
+            ]
+        )
 
 
 def test_unknown_driver_in_correlation_is_named():

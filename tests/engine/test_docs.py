@@ -1,7 +1,16 @@
-"""docs/model.md is generated: regenerating it from the code and configs must give the same text
-(run `make docs` after changing the model or its configs)."""
+"""docs/model.md and the README's calibration table are generated: regenerating them from the
+code, configs and docs/calibration.csv must give the same text (run `make docs` after changing the
+model or its configs)."""
 
-from engine.docs import DEFAULT_CALIBRATION, DEFAULT_OUT, render
+from engine.docs import (
+    DEFAULT_CALIBRATION,
+    DEFAULT_OUT,
+    README,
+    README_START,
+    _read_calibration,
+    readme_with_table,
+    render,
+)
 
 
 def test_model_doc_is_up_to_date():
@@ -10,8 +19,17 @@ def test_model_doc_is_up_to_date():
     )
 
 
+def test_readme_calibration_table_is_up_to_date():
+    text = README.read_text()
+    assert README_START in text
+    assert readme_with_table(text, _read_calibration(DEFAULT_CALIBRATION)) == text, (
+        "the README's calibration table is stale: run `make docs`"
+    )
+
+
 def test_model_doc_lists_every_parameter_with_a_source():
     text = DEFAULT_OUT.read_text()
     assert "MISSING" not in text
     for name in ("bass_cdf", "dc_facility_capex", "investment_weights", "## Calibration"):
         assert name in text
+    assert "## Markets" in text and "world_vehicle_sales" in text

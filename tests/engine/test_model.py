@@ -1,5 +1,6 @@
 """Hand-checked cases: with every driver fixed (point masses) the engine reproduces the closed-form
-adoption, revenue, profit and cumulative investment, and the report's central figures."""
+adoption, revenue, profit, investment, impacts and tied markets; with random drivers the tied
+markets hold path by path."""
 
 import copy
 
@@ -13,8 +14,8 @@ from tests.point_mass import set_point_mass_drivers
 
 
 def fixed_config():
-    """Every driver a point mass at its median, no copula, no calibration scales: the nominal
-    path, whose numbers have closed forms."""
+    """Every driver a point mass at its median, no copula: the nominal path, whose numbers have
+    closed forms."""
     base = compose(
         [
             "scenario=capture",
@@ -27,12 +28,8 @@ def fixed_config():
     )
     raw = copy.deepcopy(base.raw)
     set_point_mass_drivers(raw)
-    raw["macro"]["calibration"] = {
-        "market_scale": {},
-        "investment_scale": {},
-        "impact_scale": {},
-        "humanoid_take_up_scale": 1.0,
-    }
+    for dom in raw["domains"].values():
+        dom.pop("drivers", None)  # per-domain spreads -> the point-mass defaults
     return validate(raw)
 
 
@@ -72,38 +69,78 @@ def test_closed_form_adoption_revenue_investment(fixed):
     )
     expected = p.investment_total[i] * w[: len(years)] / w.sum()
     np.testing.assert_allclose(traj["investment"][0, 0, :, i], expected, rtol=2e-5, atol=1e-6)
-    cum = res.scalars("domain", "investment_cum_2040")["metal_recycling"].iloc[0]
-    assert cum == pytest.approx(d.investment_2040, rel=2e-5)
-
-
-def test_nominal_case_reproduces_the_report(fixed):
-    _, res = fixed
-    inv = res.scalars("strategy", "investment_cum_2040_report_basis").iloc[0]
-    prof = res.scalars("strategy", "operating_profit_2040_report_basis").iloc[0]
-    np.testing.assert_allclose(inv.to_numpy(), [63, 93, 10, 24], rtol=1e-4)
-    np.testing.assert_allclose(prof.to_numpy(), [3, 19, -1, 3], rtol=1e-3, atol=2e-4)
-    macro = {
-        v: res.scalars("macro", f"{v}_2040").iloc[0, 0]
-        for v in (
-            "social_security_savings",
-            "import_substitution",
-            "tourism_demand",
-            "autonomy_solutions_sales",
-            "dc_power_saving",
-            "digital_deficit_restraint",
-            "autonomous_driving_market",
-            "workers_added",
-        )
-    }
-    np.testing.assert_allclose(
-        list(macro.values()), [13, 0.7, 3, 44, 2.0, 6.9, 2.7, 4.36], rtol=1e-4
+    # the programme: capital intensity x planned revenue (market x share) + R&D programme
+    assert p.investment_total[i] == pytest.approx(
+        d.capital_intensity * d.market_2040 * d.japan_share + d.rd_programme, rel=1e-12
     )
+    cum = res.scalars("domain", "investment_cum_2040")["metal_recycling"].iloc[0]
+    assert cum == pytest.approx(expected[: p.index_2040 + 1].sum(), rel=2e-5)
+
+
+def test_nominal_impacts_tied_markets_and_deficit(fixed):
+    """Impacts: potential x adoption of their domain (no cap, no scale); autonomy sales are the
+    revenue of manufacturing_reshoring; tied markets are their fraction of the computed parent."""
+    cfg, res = fixed
+    p = build_params(cfg)
+    la = cfg.engine.launch_adoption
+    for name, spec in cfg.macro["impacts"].items():
+        got = res.scalars("macro", f"{name}_2040").iloc[0, 0]
+        d = cfg.domains[spec["domain"]]
+        if spec.get("kind") == "domain_revenue":
+            rev = res.scalars("domain", "revenue_2040")[spec["domain"]].iloc[0]
+            assert got == pytest.approx(rev, rel=1e-6), name
+            continue
+        launch = 2032.0 if spec["domain"] == "photonics_electronics" else d.launch_year
+        a = adoption(2040.0, launch, d.bass_p, d.bass_q, la)
+        assert got == pytest.approx(spec["potential"] * a, rel=2e-5, abs=1e-7), name
+    market = res.scalars("domain", "market_2040").iloc[0]
+    capex = res.scalars("macro", "dc_facility_capex_2040").iloc[0].to_numpy()[0]
+    spend = res.scalars("macro", "defense_spend_2040").iloc[0].to_numpy().sum() * 150.0 / 1e3
+    d = cfg.domains
+    assert market["datacenter_solutions"] == pytest.approx(
+        d["datacenter_solutions"].parent_fraction * capex, rel=1e-5
+    )
+    assert market["defense_materials"] == pytest.approx(
+        d["defense_materials"].parent_fraction * spend, rel=1e-5
+    )
+    assert market["metal_recycling"] == pytest.approx(d["metal_recycling"].market_2040, rel=1e-6)
+    share = res.scalars("domain", "japan_share_2040").iloc[0]
+    np.testing.assert_allclose(share.to_numpy(), p.japan_share, rtol=1e-6)
     ratio = res.scalars("macro", "defense_ratio_2040").iloc[0].to_numpy()
     np.testing.assert_allclose(ratio, [3.5, 3.5, 3.5], rtol=1e-6)
-    deficit = 6.7 * 1.0981**16 - 6.9
+    restraint = res.scalars("macro", "digital_deficit_restraint_2040").iloc[0, 0]
+    deficit = 6.7 * 1.0981**16 - restraint
     assert res.scalars("macro", "digital_deficit_2040").iloc[0, 0] == pytest.approx(
         deficit, rel=1e-4
     )
+
+
+def test_tied_markets_hold_path_by_path():
+    """With random drivers: market_2040 of the tied domains = min(fraction x market_factor, 1) x
+    the path's own parent (DC facility CAPEX, the four powers' defense spending in tn JPY)."""
+    cfg = compose(
+        [
+            "engine.n_paths=256",
+            "engine.chains=2",
+            "engine.chunk_size=128",
+            "engine.keep_trajectories=0",
+            "engine.progress=false",
+        ]
+    )
+    res = simulate(cfg)
+    drv = res.drivers()
+    market = res.scalars("domain", "market_2040")
+    capex = res.scalars("macro", "dc_facility_capex_2040").to_numpy()[:, 0]
+    spend = res.scalars("macro", "defense_spend_2040").to_numpy().sum(axis=1)
+    fx = drv["fx"].to_numpy()
+    for name, parent in (
+        ("datacenter_solutions", capex),
+        ("defense_materials", spend * fx / 1e3),
+    ):
+        frac = cfg.domains[name].parent_fraction * drv[f"market_factor.{name}"].to_numpy()
+        expected = np.minimum(frac, 1.0) * parent
+        np.testing.assert_allclose(market[name].to_numpy(), expected, rtol=2e-5)
+        assert np.ptp(market[name].to_numpy()) > 0  # it moves with the drivers
 
 
 def test_dc_capex_method_matches_report_arithmetic():
