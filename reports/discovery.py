@@ -60,11 +60,16 @@ class _Data:
 
 def _two_valued(s: pd.Series) -> bool:
     """True for a numeric column (shape (n,)) with exactly two distinct finite values (a switch)."""
-    v = s.to_numpy(dtype=float, na_value=np.nan)
+    v = s.to_numpy()
+    if v.dtype.kind not in "iuf":  # nullable extension types: NA -> NaN
+        v = s.to_numpy(dtype=float, na_value=np.nan)
     if len(v) == 0:
         return False
     lo, hi = v.min(), v.max()
-    return bool(lo != hi and np.all((v == lo) | (v == hi)))
+    if not lo != hi:
+        return False
+    head = v[:4096]  # a continuous driver fails here without a full pass
+    return bool(np.all((head == lo) | (head == hi)) and np.all((v == lo) | (v == hi)))
 
 
 def _prepare(X: pd.DataFrame, y_bool, categorical) -> _Data:
