@@ -3,8 +3,9 @@
 :func:`prim` implements the Patient Rule Induction Method (Friedman & Fisher 1999) in the form
 used for scenario discovery (Bryant & Lempert 2010; EMA Workbench, sdtoolkit): starting from the
 box holding every path, repeatedly *peel* off a thin slice (``alpha`` of the points in the box)
-from the low or high end of one driver -- or one category of a categorical driver -- choosing
-the slice whose removal leaves the densest box, until the box would hold less than
+from the low or high end of one driver -- or one category of a categorical or two-valued
+driver -- choosing the slice with the largest density gain per point removed (the EMA
+Workbench's default ``LENIENT1`` objective; Kwakkel 2017), until the box would hold less than
 ``min_mass`` of all paths. The sequence of boxes trades *coverage* (share of all cases of interest
 inside the box) against *density* (share of the box that is cases of interest); a box is then
 chosen on that trajectory and optionally *pasted* (bounds relaxed again where that does not
@@ -57,6 +58,20 @@ class _Data:
     y: np.ndarray
 
 
+def _two_valued(s: pd.Series) -> bool:
+    """True for a numeric column (shape (n,)) with exactly two distinct finite values (a switch)."""
+    v = s.to_numpy()
+    if v.dtype.kind not in "iuf":  # nullable extension types: NA -> NaN
+        v = s.to_numpy(dtype=float, na_value=np.nan)
+    if len(v) == 0:
+        return False
+    lo, hi = v.min(), v.max()
+    if not lo != hi:
+        return False
+    head = v[:4096]  # a continuous driver fails here without a full pass
+    return bool(np.all((head == lo) | (head == hi)) and np.all((v == lo) | (v == hi)))
+
+
 def _prepare(X: pd.DataFrame, y_bool, categorical) -> _Data:
     """Validate ``X`` (DataFrame, shape (n, d)) and ``y_bool`` (shape (n,)) into :class:`_Data`."""
     if not isinstance(X, pd.DataFrame):
@@ -97,6 +112,7 @@ def _prepare(X: pd.DataFrame, y_bool, categorical) -> _Data:
             or isinstance(s.dtype, pd.CategoricalDtype)
             or pd.api.types.is_bool_dtype(s.dtype)
             or not pd.api.types.is_numeric_dtype(s.dtype)
+            or _two_valued(s)
         )
         if is_cat:
             if isinstance(s.dtype, pd.CategoricalDtype):
@@ -222,6 +238,12 @@ def _first_valid(
         w *= 2
 
 
+def _gain(N: int, P: int, r: int, r_pos: int) -> float:
+    """Density gain per point removed when a peel takes ``r`` of ``N`` points (``r_pos`` of ``P``
+    cases): ``((P - r_pos) / (N - r) - P / N) / r``."""
+    return ((P - r_pos) / (N - r) - P / N) / r
+
+
 def _peel(
     data: _Data, alpha: float, min_mass: float
 ) -> tuple[list[_Box], list[tuple[int, int, int]]]:
@@ -233,6 +255,10 @@ def _peel(
     the in-box mask. A candidate peel only scans from one end of the slice until it has found
     ``alpha`` of the box, so a step costs ``O(p alpha N / f)`` with ``f >= 1/2`` the in-box
     share of the slice; the stored arrays are compressed whenever the box has halved.
+
+    A candidate removing ``r`` of the ``N`` points in the box, ``r_pos`` of its ``P`` cases,
+    scores ``(density_new - density_old) / r`` with ``density_new = (P - r_pos) / (N - r)``;
+    the highest score wins (ties: the one keeping more points).
 
     Returns
     -------
@@ -266,7 +292,7 @@ def _peel(
 
     while True:
         k = max(1, int(np.ceil(alpha * N)))
-        best = None  # (density, remaining, action)
+        best = None  # (gain per point removed, remaining, action)
         for j in range(p):
             a, b = int(lo_ptr[j]), int(hi_ptr[j])
             w = int(np.ceil(1.25 * k * (b - a) / N)) + 32
@@ -277,7 +303,7 @@ def _peel(
             r = int(v.sum())
             if r < N and N - r >= min_n:
                 removed_pos = int((v & ys[j, a:e]).sum())
-                cand = ((P - removed_pos) / (N - r), N - r, ("lo", j, a, e))
+                cand = (_gain(N, P, r, removed_pos), N - r, ("lo", j, a, e))
                 best = cand if best is None or cand[:2] > best[:2] else best
             # high side: drop every in-box point >= the k-th largest in-box value
             pos = _first_valid(inbox, order[j], a, b, k, w, up=False)
@@ -286,16 +312,16 @@ def _peel(
             r = int(v.sum())
             if r < N and N - r >= min_n:
                 removed_pos = int((v & ys[j, e:b]).sum())
-                cand = ((P - removed_pos) / (N - r), N - r, ("hi", j, e, b))
+                cand = (_gain(N, P, r, removed_pos), N - r, ("hi", j, e, b))
                 best = cand if best is None or cand[:2] > best[:2] else best
         for j in range(len(data.codes)):
             present = np.flatnonzero(ncat[j] > 0)
             if len(present) < 2:
                 continue
             for g in present:
-                rem = N - int(ncat[j][g])
-                if rem >= min_n:
-                    cand = ((P - int(round(pcat[j][g]))) / rem, rem, ("cat", j, int(g), 0))
+                r = int(ncat[j][g])
+                if N - r >= min_n:
+                    cand = (_gain(N, P, r, int(round(pcat[j][g]))), N - r, ("cat", j, int(g), 0))
                     best = cand if best is None or cand[:2] > best[:2] else best
         if best is None:
             break
@@ -581,10 +607,20 @@ def prim(
 
     Peeling: at each step, for every numeric driver, the candidates are removing the points at
     or below the ``alpha``-quantile or at or above the ``(1 - alpha)``-quantile of the points
-    still in the box (about ``alpha`` of them; tied values are removed together); for every
-    categorical driver, removing one of its categories still present. The candidate leaving
-    the highest density of cases of interest wins (ties: the one keeping more points); peeling
-    stops when every candidate would leave less than ``min_mass`` of all paths.
+    still in the box (about ``alpha`` of them; tied values are removed together, so a point
+    mass can go at once); for every categorical driver, removing one of its categories still
+    present. The candidate with the largest density gain *per point removed*,
+    ``(density_new - density_old) / (N_old - N_new)``, wins (ties: the one keeping more points).
+    This is the EMA Workbench's default objective (``LENIENT1``, Kwakkel 2017): scoring by the
+    new density alone (Friedman & Fisher 1999's box mean) lets a peel that drops most of the
+    box for a small density gain -- one value of a switch, a point mass -- beat a thin slice
+    with a larger gain per point. Peeling stops when every candidate would leave less than
+    ``min_mass`` of all paths.
+
+    Box selection: ``chosen_step`` is the step with the highest F1 score (harmonic mean of
+    coverage and density) on the peeling trajectory, or with ``threshold``, the highest
+    coverage among steps with density >= ``threshold`` (the densest step if none reaches it);
+    with ``pasting`` that box is then pasted (bounds relaxed while density does not fall).
 
     Each numeric column is argsorted once; candidate densities come from the sorted in-box
     labels, so a step costs ``O(p N)`` with the box size ``N`` shrinking by ``alpha`` per step.
@@ -593,7 +629,8 @@ def prim(
     ----------
     X : DataFrame, shape (n, d)
         Drivers. Numeric columns are peeled by quantile; ``category``, ``object``, string and
-        ``bool`` columns, and any listed in ``categorical``, are peeled one category at a time.
+        ``bool`` columns, numeric columns with exactly two distinct values (0/1 switches), and
+        any listed in ``categorical``, are peeled one category at a time.
     y_bool : array-like of bool, shape (n,)
         True for the cases of interest (e.g. ``y < threshold_loss``).
     alpha : float

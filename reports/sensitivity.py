@@ -736,7 +736,19 @@ def unstack_outputs(y, n: int, d: int) -> tuple[np.ndarray, np.ndarray, np.ndarr
 def _sobol_estimates(
     yA: np.ndarray, yB: np.ndarray, yAB: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Saltelli (2010) S1 and Jansen (1999) ST; inputs (..., n), (..., n), (..., d, n)."""
+    """Saltelli (2010) S1 and Jansen (1999) ST; inputs (..., n), (..., n), (..., d, n).
+
+    All outputs are first centred on the pooled mean of ``yA`` and ``yB`` (Sobol & Levitan
+    1999; as SALib and ``scipy.stats.sobol_indices`` do). Uncentred, ``mean(yB * (yAB - yA))``
+    picks up ``mean(y) * mean(yAB - yA)``, zero in expectation but with noise proportional to
+    ``mean(y)``: adding 1e4 to the Ishigami function moved S1 of x3 by 0.09 at n = 2**14. Each
+    bootstrap replicate is centred on its own pooled mean, so every index is invariant to
+    adding a constant to ``y``.
+    """
+    f0 = 0.5 * (yA.mean(axis=-1) + yB.mean(axis=-1))[..., None]
+    yA = yA - f0
+    yB = yB - f0
+    yAB = yAB - f0[..., None]
     var = np.concatenate([yA, yB], axis=-1).var(axis=-1)[..., None]
     s1 = np.mean(yB[..., None, :] * (yAB - yA[..., None, :]), axis=-1) / var
     st = 0.5 * np.mean((yA[..., None, :] - yAB) ** 2, axis=-1) / var
@@ -753,6 +765,13 @@ def sobol_indices(
     ``yA``, ``yB``. Intervals come from resampling the ``n`` base rows (jointly for ``yA``,
     ``yB`` and every ``yAB_i``), recentred on the estimate as in :func:`given_data_indices`.
     The bootstrap treats the scrambled Sobol points as iid, so intervals are conservative.
+    Outputs are centred on the pooled mean of ``yA`` and ``yB`` first, so the indices do not
+    change when a constant is added to ``y``.
+
+    The point estimates equal ``scipy.stats.sobol_indices`` given the same outputs (tested);
+    we keep this estimator for its vectorised bootstrap (scipy's ``bootstrap()`` runs a BCa
+    interval about 30x slower at n = 2**12, d = 3) and the interval shared with the given-data
+    indices.
 
     Parameters
     ----------

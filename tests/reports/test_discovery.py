@@ -140,3 +140,50 @@ def test_only_categorical_drivers():
     res = prim(X, y)
     assert res.boxes[res.chosen_step] == {"region": ["s"], "flag": [True]}
     assert res.describe().startswith("paths with region = 's' and flag = True make up 100%")
+
+
+@pytest.fixture(scope="module")
+def switches():
+    """Planted box x1 > 0.6 and x3 < 0.4 of U[0,1]^5 plus three 0/1 switches (n = 20000).
+
+    The switches are 1 on 60-80% of the rows; cases of interest are a little more frequent where
+    ``s1 == 0`` (75% vs 55% inside the box, 6% vs 3% outside), so dropping ``s1 == 1`` raises the
+    density somewhat while removing about 60% of the box.
+    """
+    rng = np.random.default_rng(0)
+    n = 20_000
+    X = pd.DataFrame(rng.random((n, 5)), columns=["x1", "x2", "x3", "x4", "x5"])
+    for k, share in enumerate((0.6, 0.7, 0.8), start=1):
+        X[f"s{k}"] = (rng.random(n) < share).astype(float)
+    inside = ((X["x1"] > 0.6) & (X["x3"] < 0.4)).to_numpy()
+    s1 = X["s1"].to_numpy() == 1.0
+    p = np.where(inside, np.where(s1, 0.55, 0.75), np.where(s1, 0.03, 0.06))
+    return X, rng.random(n) < p, inside
+
+
+def test_switches_do_not_swallow_the_box(switches):
+    """Gain per point removed keeps the planted box; max-density peeling did not (issue 20).
+
+    The old objective (highest density after the peel) first dropped ``s1 == 1`` and chose the
+    box ``s1 == 0`` alone: F1 0.26 against the planted box's 0.68.
+    """
+    X, y, inside = switches
+    planted_f1 = 2 * (inside & y).sum() / (inside.sum() + y.sum())  # the gain-per-point target
+    res = prim(X, y)
+    st = res.stats()
+    f1 = 2 * st["coverage"] * st["density"] / (st["coverage"] + st["density"])
+    assert f1 >= planted_f1 - 0.02
+    box = res.box()
+    assert set(box.index) == {"x1", "x3"}
+    assert box.loc["x1", "lower"] == pytest.approx(0.6, abs=0.03)
+    assert box.loc["x3", "upper"] == pytest.approx(0.4, abs=0.03)
+
+
+def test_two_valued_numeric_driver_is_categorical(switches):
+    X, _, _ = switches
+    y = ((X["s2"] == 0.0) & (X["x2"] > 0.5)).to_numpy()
+    res = prim(X.assign(s2=X["s2"].astype(int)), y)
+    box = res.box()
+    assert box.loc["s2", "categories"] == [0]
+    assert np.isnan(box.loc["s2", "lower"])
+    assert "s2 = 0" in res.describe()
