@@ -225,12 +225,17 @@ def make_model(params: ModelParams, names: tuple[str, ...], dtype=np.float32):
     dom_cols = {k: np.array([idx[f"{k}.{d}"] for d in p.domain_ids]) for k in DOMAIN_DRIVERS}
     delay_cols = np.array([idx[f"policy_delay.{s}"] for s in p.strategy_ids])
     success_cols = np.array([idx[f"policy_success.{s}"] for s in p.strategy_ids])
+    precond_cols = np.array([idx[f"policy_precondition.{s}"] for s in p.strategy_ids])
+    dep_strength = float(m["strategy_dependence"]["strength"])
+    tr, fis = m["transmission"], m["fiscal"]
     impact_cols = np.array([idx[f"impact_factor.{i}"] for i in p.impact_ids])
 
     def f(x):
         return np.asarray(x, dtype)
 
     years = f(p.years)  # (T,)
+    after_onset = f(m["investment_under_failure"]["spend_after_onset"])
+    global_scope = f(p.global_scope)
     t3 = years[None, :, None]  # (1, T, 1)
     inv_cfg = m["investment"]
     post, decay = float(inv_cfg["post_launch_years"]), float(inv_cfg["post_launch_decay"])
@@ -255,7 +260,6 @@ def make_model(params: ModelParams, names: tuple[str, ...], dtype=np.float32):
     central_mean = central.mean(axis=2)  # (1, T)
     ramp = f(np.clip((p.years - 2025.0) / 15.0, 0.0, 1.0))[None, :, None]
     since = f(p.years - 2024.0)[None, :]  # (1, T)
-    agi_ramp = f(np.clip((p.years - 2026.0) / 14.0, 0.0, 1.0))[None, :]
     tau0_h = float(bass_offset(hum["bass_p"], hum["bass_q"], la))
     hp, hq = float(hum["bass_p"]), float(hum["bass_q"])
     max_take_up = float(hum["max_take_up"])
@@ -279,7 +283,11 @@ def make_model(params: ModelParams, names: tuple[str, ...], dtype=np.float32):
     def model(v):
         s = {n: v[:, i] for n, i in scalar_cols.items()}  # each (B,)
         dv = {k: v[:, cols] for k, cols in dom_cols.items()}  # each (B, D)
-        success = (v[:, success_cols] < success_prob).astype(dtype)  # (B, S)
+        base = v[:, success_cols] < success_prob  # (B, S)
+        pre_failed = ~base[:, [p.precondition]]
+        others = np.arange(base.shape[1]) != p.precondition
+        knocked = pre_failed & (v[:, precond_cols] < dep_strength) & others
+        success = (base & ~knocked).astype(dtype)  # (B, S)
         policy_delay = v[:, delay_cols]
         impact_factor = v[:, impact_cols]
 
@@ -355,18 +363,17 @@ def make_model(params: ModelParams, names: tuple[str, ...], dtype=np.float32):
         market_t = np.where(tie > 0, tied, market[:, None] * market_growth * demand_mult)
         revenue = market_t * share[:, None] * adopt
         profit = revenue * margin[:, None] - fixed_cost
-        investment = inv_scale[:, None] * investment_weights(
-            t3, launch[:, None], start, post, decay, np
+        cut = np.where(t3 > launch[:, None], after_onset, one)  # failed: spend until the onset
+        kept = np.where(dom_success[:, None] > 0, one, cut)
+        investment = (
+            inv_scale[:, None]
+            * investment_weights(t3, launch[:, None], start, post, decay, np)
+            * kept
         )
         fcf = profit - investment
 
         impacts = imp_scale[:, None] * adopt[:, :, p.impact_domain]
         impacts = np.where(imp_revenue, revenue[:, :, p.impact_domain], impacts)
-        unrestrained = (
-            dd["value_2024"]
-            * (1.0 + s["digital_deficit_growth"])[:, None] ** since
-            * np.exp(dd["agi_sensitivity"] * e_agi[:, None] * agi_ramp)
-        )  # (B, T)
         workers = impacts[:, :, i_workers]
         units = humanoid_units(since + 2024.0, workers)  # (B, T)
         # ---- the carried state: installed humanoid base, bought = growth of the running max
@@ -374,17 +381,59 @@ def make_model(params: ModelParams, names: tuple[str, ...], dtype=np.float32):
         installed = np.maximum.accumulate(np.concatenate([init, units], axis=1), axis=1)
         bought = np.maximum(units - installed[:, :-1], 0.0)
 
+        # ---- digital deficit -> yen -> public finances -> incomes
+        ai = p.ai_domain
+        ai_spend = market_t[:, :, ai] * adopt[:, :, ai]  # (B, T)
+        c_share = float(dd["compute_share"])
+        dc_cap, dc_fail = (float(dd["dc_domestic_share"][k]) for k in ("captured", "failed"))
+        dc_path = np.where(success[:, p.dc_strategy] > 0, dc_cap, dc_fail)[:, None]
+        base_deficit = dd["value_2024"] * (1.0 + s["digital_deficit_growth"])[:, None] ** since
+        model_none = np.minimum(japan_share[ai] * dv["share_factor"][:, ai] * fail_share, 0.99)
+        foreign = (1 - c_share) * (1 - share[:, ai : ai + 1]) + c_share * (1 - dc_path)
+        foreign_none = (1 - c_share) * (1 - model_none[:, None]) + c_share * (1 - dc_fail)
+        deficit0 = base_deficit + ai_spend * foreign
+        nothing = base_deficit + ai_spend * foreign_none
+        grow = (1.0 + infl) ** since
+        g = s["gdp_growth"][:, None]
+        va_real = va0 * (1.0 + g - p.existing_shrink * failed_fraction[:, None]) ** since
+        va_gap = (va_real - va0 * (1.0 + g) ** since) * grow
+        gdp = va_real * grow + tr["value_added_ratio"] * revenue.sum(axis=2)
+        earnings = tr["foreign_earnings_share"] * (revenue * global_scope).sum(axis=2)
+        drag = deficit0 - earnings
+        fx0 = s["fx"][:, None]
+        fx = fx0 * np.maximum(
+            1.0 + tr["fx_elasticity"] * 100.0 * (drag - dd["value_2024"]) / gdp, 0.5
+        )
+        yen = fx / fx0
+        impacts[:, :, i_restraint] = (nothing - deficit0) * yen
+        fiscal = (
+            impacts[:, :, i_social]
+            + tax * np.maximum(profit, 0.0).sum(axis=2)
+            - public_share * investment.sum(axis=2)
+        )
+        pb = fis["pb_base_ratio"] * gdp + fiscal + fis["tax_to_gdp"] * va_gap
+        debt = np.empty_like(pb)
+        prev = fis["debt_to_gdp_2024"] * va0 * (1.0 + s["gdp_growth"] + infl) ** (start - 2025.0)
+        for k in range(pb.shape[1]):
+            prev = prev * (1.0 + fis["interest_rate"]) - pb[:, k]
+            debt[:, k] = prev
+        population = tr["population_2024"] * (1.0 + tr["population_growth"]) ** since
+        gni = gdp * (1.0 + tr["primary_income_ratio"]) / population / fx * 1e3
+
         imp = {k: impacts[:, :, i] for i, k in enumerate(p.impact_ids)}
         macro_y = {
             **imp,
-            "digital_deficit": unrestrained - impacts[:, :, i_restraint],
+            "digital_deficit": deficit0 * yen,
+            "fx": fx,
+            "current_account_drag": drag * yen,
+            "primary_balance": pb,
+            "debt_to_gdp": debt / gdp,
+            "gni_per_capita": gni,
             "labour_shortage": shortage_at(since + 2024.0, workers),
             "humanoid_demand": bought * humanoid_price,
             "existing_value_added": va0
             * (1.0 + s["gdp_growth"] - p.existing_shrink * failed_fraction)[:, None] ** since,
-            "fiscal_effect": impacts[:, :, i_social]
-            + tax * np.maximum(profit, 0.0).sum(axis=2)
-            - public_share * investment.sum(axis=2),
+            "fiscal_effect": fiscal,
             "defense_ratio": ratio,
             "defense_spend": spend,
             "dc_facility_capex": np.stack(
@@ -398,9 +447,9 @@ def make_model(params: ModelParams, names: tuple[str, ...], dtype=np.float32):
             "fcf": fcf,
         }
         audit = {"market_2040": market_t[:, i40], "japan_share_2040": share}
-        return outcomes(dom_y, macro_y, audit)
+        return outcomes(dom_y, macro_y, audit, success)
 
-    def outcomes(dom_y, macro_y, audit):
+    def outcomes(dom_y, macro_y, audit, success):
         def level_scalars(y):
             return {
                 "revenue_2040": y["revenue"][:, i40],
@@ -412,7 +461,7 @@ def make_model(params: ModelParams, names: tuple[str, ...], dtype=np.float32):
         strat_y = {k: x @ strat_m for k, x in dom_y.items()}
         area_y = {k: x @ area_m for k, x in dom_y.items()}
         dom_s = {**level_scalars(dom_y), **audit}
-        strat_s = level_scalars(strat_y)
+        strat_s = {**level_scalars(strat_y), "strategy_success": success}
         for var in ("investment_cum_2040", "operating_profit_2040"):
             strat_s[f"{var}_report_basis"] = dom_s[var] @ basis_m
         macro_s = {f"{k}_2040": x[:, i40] for k, x in macro_y.items()}

@@ -168,13 +168,9 @@ def calibration_table(capture, not_so_bright, capture_2050, targets: dict, mc_wi
         )
 
     deficit_nsb = not_so_bright.scalars("macro", "digital_deficit_2040").iloc[:, 0]
-    add(
-        "digital_deficit_2040",
-        "not_so_bright",
-        t["not_so_bright_deficit_2040"],
-        deficit_nsb,
-        abs_tol=tol.get("deficit_abs"),
-    )
+    add("digital_deficit_2040", "not_so_bright", t["not_so_bright_deficit_2040"], deficit_nsb)
+    deficit_cap = capture.scalars("macro", "digital_deficit_2040").iloc[:, 0]
+    add("digital_deficit_2040", "capture", t["capture_deficit_2040"], deficit_cap)
     if capture_2050 is not None:
         hum = capture_2050.scalars("macro", "humanoid_demand_cum").iloc[:, 0]
         add(

@@ -48,7 +48,7 @@ class ScenarioConfig:
     name: str
     policy_success_prob: dict[str, float]
     failure_share_factor: float = 0.3
-    existing_shrink_per_year: float = 0.015
+    existing_shrink_per_year: float = 0.010
 
 
 @dataclass(frozen=True)
@@ -477,6 +477,9 @@ MACRO_KEYS = (
     "existing_industries",
     "fiscal",
     "parent_markets",
+    "transmission",
+    "strategy_dependence",
+    "investment_under_failure",
 )
 COMPUTED_PARENTS = ("dc_facility_capex", "defense_spend")  # markets the model computes per path
 IMPACTS = (
@@ -516,20 +519,44 @@ def _check_macro(macro: Mapping, domains, strategies) -> None:
         raise ConfigError(f"macro.investment.post_launch_years: must be >= 0, got {post!r}")
     _check_impacts(impacts, domains)
     _check_parents(_mapping(macro["parent_markets"], "macro.parent_markets"), domains)
+    dep = _mapping(macro["strategy_dependence"], "macro.strategy_dependence")
+    if dep.get("precondition") not in strategies:
+        raise ConfigError(
+            f"macro.strategy_dependence.precondition: unknown strategy {dep.get('precondition')!r}"
+            f" (valid: {', '.join(strategies)})"
+        )
+    k = dep.get("strength")
+    if not isinstance(k, (int, float)) or isinstance(k, bool) or not 0.0 <= k <= 1.0:
+        raise ConfigError(f"macro.strategy_dependence.strength: must be in [0, 1], got {k!r}")
+    dd = _mapping(macro["digital_deficit"], "macro.digital_deficit")
+    if dd.get("ai_domain") not in domains:
+        raise ConfigError(
+            f"macro.digital_deficit.ai_domain: unknown domain {dd.get('ai_domain')!r}"
+        )
+    if dd.get("dc_strategy") not in strategies:
+        raise ConfigError(
+            f"macro.digital_deficit.dc_strategy: unknown strategy {dd.get('dc_strategy')!r}"
+        )
     _check_numbers(macro, "macro")
 
 
-IMPACT_KINDS = ("potential", "domain_revenue")
+IMPACT_KINDS = ("potential", "domain_revenue", "mechanism")
 
 
 def _check_impacts(impacts: Mapping, domains) -> None:
-    """Each impact is a run-rate ``potential`` reached as its domain matures, or the revenue of
-    its domain (``domain_revenue``)."""
+    """Each impact is a run-rate ``potential`` reached as its domain matures, the revenue of its
+    domain (``domain_revenue``), or computed by a macro mechanism (``mechanism``: only
+    digital_deficit_restraint, by the digital-deficit block)."""
     for name, imp in impacts.items():
         kind = imp.get("kind", "potential")
         if kind not in IMPACT_KINDS:
             raise ConfigError(
                 f"macro.impacts.{name}.kind: unknown kind {kind!r} (valid: {', '.join(IMPACT_KINDS)})"
+            )
+        if kind == "mechanism" and name != "digital_deficit_restraint":
+            raise ConfigError(
+                f"macro.impacts.{name}.kind: only digital_deficit_restraint is computed by a "
+                "mechanism"
             )
         if kind == "potential":
             v = imp.get("potential")

@@ -128,6 +128,7 @@ def build_driver_table(cfg: Config) -> DriverTable:
             )
         )
         entries.append((f"policy_success.{s}", None, f"scenario.policy_success_prob.{s}"))
+        entries.append((f"policy_precondition.{s}", None, "macro.strategy_dependence.strength"))
     for imp in IMPACTS:
         entries.append(
             (

@@ -15,6 +15,13 @@ A year is ``adopt -> earn -> invest -> macro``:
   fcf         profit - investment
   impacts     run-rate potential x factor x A_d(t) (reached as the domain matures), or the
               revenue of the impact's domain
+  success     strategy s succeeds when its policy arrives, unless strategy 3 fails and takes it
+              down with it (engine.params.strategy_success); a failed strategy's investment is
+              cut to spend_after_onset of its schedule after its onset
+  deficit     non-AI trend + Japan's AI spending x its foreign share (engine.macro), at the
+              path's yen; the yen moves with the current-account drag (deficit - foreign
+              earnings of the global domains); primary balance, public debt / GDP and GNI per
+              head follow (engine.macro)
   labour      shortage = max(0, L0 (1+g)^(t-2024) - L0 (1+s)^(t-2024) - workers added)
   humanoids   installed base = shortage x take-up(t) (Bass); demand = units bought x price(t)
   fiscal      social-security savings + tax x positive profits - public share x investment
@@ -36,6 +43,7 @@ import numpy as np
 
 from engine.config import DOMAIN_DRIVERS
 from engine.drivers import DriverTable
+from engine.macro import debt_step, digital_deficit, fx_path, gni_per_capita, primary_balance
 from engine.params import (
     ModelParams,
     bass_cdf,
@@ -44,6 +52,7 @@ from engine.params import (
     defense_spend,
     investment_weight_total,
     investment_weights,
+    strategy_success,
 )
 
 DOMAIN_AUDIT_VARS = ("market_2040", "japan_share_2040")  # per-path inputs a reviewer checks
@@ -61,6 +70,11 @@ MACRO_VARS = (
     "humanoid_demand",
     "existing_value_added",
     "fiscal_effect",
+    "fx",
+    "current_account_drag",
+    "primary_balance",
+    "debt_to_gdp",
+    "gni_per_capita",
 )
 MACRO_VECTOR_VARS = {
     "defense_ratio": "country",
@@ -77,6 +91,7 @@ class DriverColumns:
     domain: dict  # driver kind -> (D,) int array
     policy_delay: np.ndarray  # (S,)
     policy_success: np.ndarray  # (S,)
+    policy_precondition: np.ndarray  # (S,)
     impact_factor: np.ndarray  # (I,)
 
     @classmethod
@@ -89,6 +104,9 @@ class DriverColumns:
             },
             policy_delay=np.array([idx[f"policy_delay.{s}"] for s in params.strategy_ids]),
             policy_success=np.array([idx[f"policy_success.{s}"] for s in params.strategy_ids]),
+            policy_precondition=np.array(
+                [idx[f"policy_precondition.{s}"] for s in params.strategy_ids]
+            ),
             impact_factor=np.array([idx[f"impact_factor.{i}"] for i in params.impact_ids]),
         )
 
@@ -107,6 +125,7 @@ class YearState(NamedTuple):
     """Carried from year to year: what exists because of earlier years."""
 
     humanoid_units: jax.Array  # (), million humanoids installed (never uninstalled)
+    debt: jax.Array  # (), public debt, tn JPY
 
 
 def make_path_fn(params: ModelParams, cols: DriverColumns, dtype=jnp.float32):
@@ -132,11 +151,24 @@ def make_path_fn(params: ModelParams, cols: DriverColumns, dtype=jnp.float32):
     va0 = m["existing_industries"]["value_added_2024"]
     scale = c["earliness_scale_years"]
     market_growth = f((1.0 + m["market_growth"]) ** (p.years - 2040.0))  # (T,)
+    dep = m["strategy_dependence"]
+    tr = m["transmission"]
+    fis = m["fiscal"]
+    after_onset = m["investment_under_failure"]["spend_after_onset"]
+    infl = m["defense"]["japan_inflation"]
+    ai, dcs = p.ai_domain, p.dc_strategy
 
     def simulate_path(v, success_prob):
         s = {name: v[i] for name, i in cols.scalar.items()}
         dv = {k: _columns(v, idx) for k, idx in cols.domain.items()}  # each (D,)
-        success = (_columns(v, cols.policy_success) < success_prob).astype(dtype)  # (S,)
+        success = strategy_success(
+            _columns(v, cols.policy_success),
+            _columns(v, cols.policy_precondition),
+            success_prob,
+            p.precondition,
+            dep["strength"],
+            jnp,
+        ).astype(dtype)  # (S,)
         policy_delay = _columns(v, cols.policy_delay)  # (S,)
         impact_factor = _columns(v, cols.impact_factor)  # (I,)
 
@@ -215,8 +247,19 @@ def make_path_fn(params: ModelParams, cols: DriverColumns, dtype=jnp.float32):
         market_t = jnp.where(tie > 0, tied, own) if tie.any() else own
         revenue = market_t * adopt * share
         profit = revenue * margin - f(p.fixed_cost)
-        investment = inv_scale * investment_weights(
-            t, launch, p.start_year, inv_cfg["post_launch_years"], inv_cfg["post_launch_decay"], jnp
+        # a failed strategy spends its schedule until its market fails to appear at the onset
+        kept = jnp.where(dom_success > 0, 1.0, jnp.where(t > launch, after_onset, 1.0))
+        investment = (
+            inv_scale
+            * investment_weights(
+                t,
+                launch,
+                p.start_year,
+                inv_cfg["post_launch_years"],
+                inv_cfg["post_launch_decay"],
+                jnp,
+            )
+            * kept
         )
         fcf = profit - investment
         # computed once: otherwise XLA recomputes them for each consumer (statistics, group sums)
@@ -232,33 +275,72 @@ def make_path_fn(params: ModelParams, cols: DriverColumns, dtype=jnp.float32):
         if p.impact_is_revenue.any():
             impacts = jnp.where(p.impact_is_revenue, revenue[:, imp_dom], impacts)
         imp = {k: impacts[:, i] for i, k in enumerate(p.impact_ids)}  # each (T,)
-        unrestrained = (
-            dd["value_2024"]
-            * (1.0 + s["digital_deficit_growth"]) ** since
-            * jnp.exp(dd["agi_sensitivity"] * e_agi * jnp.clip((years - 2026.0) / 14.0, 0.0, 1.0))
-        )
         workers = imp["workers_added"]
         units = humanoid_units(years, workers)  # (T,) installed base wanted
 
-        # ---- the stateful part of a year (lax.scan): the humanoid base installed so far
-        def step(state: YearState, wanted):
+        # ---- the digital deficit with causes, the yen, public finances, incomes (engine.macro)
+        ai_spend = market_t[:, ai] * adopt[:, ai]  # (T,) Japan's AI spending
+        dc_share = dd["dc_domestic_share"]
+        baseline = dd["value_2024"] * (1.0 + s["digital_deficit_growth"]) ** since
+        model_none = jnp.minimum(
+            f(p.japan_share[ai]) * dv["share_factor"][ai] * p.failure_share_factor, 0.99
+        )
+        deficit0 = digital_deficit(
+            baseline,
+            ai_spend,
+            dd["compute_share"],
+            share[ai],
+            jnp.where(success[dcs] > 0, dc_share["captured"], dc_share["failed"]),
+            jnp,
+        )
+        nothing = digital_deficit(
+            baseline, ai_spend, dd["compute_share"], model_none, dc_share["failed"], jnp
+        )
+        grow = (1.0 + infl) ** since
+        va_real = va0 * (1.0 + s["gdp_growth"] - p.existing_shrink * failed_fraction) ** since
+        va_gap = (va_real - va0 * (1.0 + s["gdp_growth"]) ** since) * grow  # nominal
+        gdp = va_real * grow + tr["value_added_ratio"] * jnp.sum(revenue, axis=1)
+        earnings = tr["foreign_earnings_share"] * jnp.sum(revenue * p.global_scope, axis=1)
+        fx = fx_path(s["fx"], deficit0 - earnings, dd["value_2024"], gdp, tr["fx_elasticity"], jnp)
+        yen = fx / s["fx"]  # USD-priced flows in yen at the path's exchange rate
+        imp["digital_deficit_restraint"] = (nothing - deficit0) * yen
+        fiscal = (
+            imp["social_security_savings"]
+            + tax * jnp.sum(jnp.maximum(profit, 0.0), axis=1)
+            - public_share * jnp.sum(investment, axis=1)
+        )
+        pb = primary_balance(gdp, fis["pb_base_ratio"], fiscal, fis["tax_to_gdp"], va_gap)
+        population = tr["population_2024"] * (1.0 + tr["population_growth"]) ** since
+
+        # ---- the stateful part of a year (lax.scan): humanoids installed so far, public debt
+        def step(state: YearState, x):
+            wanted, pb_t = x
             bought = jnp.maximum(wanted - state.humanoid_units, 0.0)
-            return YearState(humanoid_units=jnp.maximum(wanted, state.humanoid_units)), bought
+            debt = debt_step(state.debt, pb_t, fis["interest_rate"])
+            new = YearState(humanoid_units=jnp.maximum(wanted, state.humanoid_units), debt=debt)
+            return new, (bought, debt)
 
         workers0 = imp_scale[-1] * 0.0  # no anti-ageing workers before the horizon
-        init = YearState(humanoid_units=humanoid_units(years[0] - 1.0, workers0))
-        _, bought = jax.lax.scan(step, init, units)
+        gdp_before = va0 * (1.0 + s["gdp_growth"] + infl) ** (years[0] - 1.0 - 2024.0)
+        init = YearState(
+            humanoid_units=humanoid_units(years[0] - 1.0, workers0),
+            debt=fis["debt_to_gdp_2024"] * gdp_before,
+        )
+        _, (bought, debt) = jax.lax.scan(step, init, (units, pb))
 
         macro_y = {
             **imp,  # each impact is a macro variable of the same name
-            "digital_deficit": unrestrained - imp["digital_deficit_restraint"],
+            "digital_deficit": deficit0 * yen,
+            "fx": fx,
+            "current_account_drag": (deficit0 - earnings) * yen,
+            "primary_balance": pb,
+            "debt_to_gdp": debt / gdp,
+            "gni_per_capita": gni_per_capita(gdp, tr["primary_income_ratio"], population, fx),
             "labour_shortage": shortage_at(years, workers),
             "humanoid_demand": bought * f(p.humanoid_price),
             "existing_value_added": va0
             * (1.0 + s["gdp_growth"] - p.existing_shrink * failed_fraction) ** since,
-            "fiscal_effect": imp["social_security_savings"]
-            + tax * jnp.sum(jnp.maximum(profit, 0.0), axis=1)
-            - public_share * jnp.sum(investment, axis=1),
+            "fiscal_effect": fiscal,
             "defense_ratio": ratio,
             "defense_spend": spend,
             "dc_facility_capex": jnp.stack(
@@ -271,7 +353,10 @@ def make_path_fn(params: ModelParams, cols: DriverColumns, dtype=jnp.float32):
             "investment": investment,
             "fcf": fcf,
         }
-        audit = {"market_2040": market_t[p.index_2040], "japan_share_2040": share}  # each (D,)
+        audit = {
+            "domain": {"market_2040": market_t[p.index_2040], "japan_share_2040": share},  # (D,)
+            "strategy": {"strategy_success": success},  # (S,) 0/1
+        }
         return dom_y, macro_y, audit
 
     def simulate_paths(values, success_prob=None):
@@ -303,7 +388,8 @@ def outcomes(dom_y, macro_y, p: ModelParams, audit: dict | None = None):
     """Per-path scalars and reported yearly trajectories of a batch.
 
     dom_y: var -> (B, T, D); macro_y: var -> (B, T) or (B, T, k); audit: var -> (B, D), per-path
-    domain inputs reported beside the outcomes (``DOMAIN_AUDIT_VARS``).
+    domain inputs reported beside the outcomes (``DOMAIN_AUDIT_VARS``) under ``audit["domain"]``,
+    and ``audit["strategy"]["strategy_success"]`` (B, S) 0/1.
     """
     i40 = p.index_2040
     upto = slice(0, i40 + 1)
@@ -327,8 +413,9 @@ def outcomes(dom_y, macro_y, p: ModelParams, audit: dict | None = None):
     strat_y = {k: summed[k][..., :n_strat] for k in dom_y}
     area_y = {k: summed[k][..., n_strat:] for k in dom_y}
     strat_y, area_y = jax.lax.optimization_barrier((strat_y, area_y))  # sliced once, not per use
-    dom_s = {**level_scalars(dom_y), **(audit or {})}
-    strat_s = level_scalars(strat_y)
+    audit = audit or {}
+    dom_s = {**level_scalars(dom_y), **audit.get("domain", {})}
+    strat_s = {**level_scalars(strat_y), **audit.get("strategy", {})}
     for var in ("investment_cum_2040", "operating_profit_2040"):
         strat_s[f"{var}_report_basis"] = _group_sum(dom_s[var], p.domain_strategy, p.report_basis)
     macro_s = {f"{k}_2040": v[:, i40] for k, v in macro_y.items()}

@@ -127,6 +127,19 @@ def dc_facility_capex(year, twh_2030, twh_2035, fx, dc: dict, xp=np):
     return watts * dc["capex_usd_per_w"] * dc["facility_share"] * fx / 1e12
 
 
+def strategy_success(u_success, u_precondition, prob, precondition: int, strength, xp=np):
+    """Which strategies succeed on a path (bool, shape of ``u_success``, strategies last).
+
+    Strategy s succeeds when ``u_s < prob_s``, unless the precondition strategy fails and the
+    path's second uniform ``v_s < strength`` (the failure propagates):
+    P(s | precondition fails) = prob_s x (1 - strength), P(s | it succeeds) = prob_s.
+    """
+    base = u_success < prob
+    failed = ~base[..., precondition : precondition + 1]
+    others = np.arange(base.shape[-1]) != precondition
+    return base & ~(failed & (u_precondition < strength) & others)
+
+
 def defense_spend(years, ratio, gdp_growth, fx, china_growth, m: dict, xp=np):
     """Defense spending (bn USD/yr), shape (T, 4): United States, NATO (European allies and
     Canada), Japan, China. ``ratio`` (T, 3) is % of GDP for the first three; China grows at
@@ -215,6 +228,10 @@ class ModelParams:
     impact_potential: np.ndarray  # (I,) run-rate at full maturity of the impact's domain
     impact_is_revenue: np.ndarray  # (I,) bool: the impact is its domain's revenue
     impact_failure: np.ndarray  # (I,)
+    global_scope: np.ndarray  # (D,) bool: the domain sells on the world market
+    ai_domain: int  # the domain whose market is Japan's AI spending (digital deficit)
+    dc_strategy: int  # the strategy whose success is the domestic DC build-out
+    precondition: int  # the strategy the others depend on
     defense_central: np.ndarray  # (T, 3) % of GDP, US / NATO / Japan
     humanoid_price: np.ndarray  # (T,) million JPY per unit
     start_year: float
@@ -307,6 +324,10 @@ def build_params(cfg: Config) -> ModelParams:
             [impacts[i].get("kind", "potential") == "domain_revenue" for i in IMPACTS]
         ),
         impact_failure=np.array([float(impacts[i]["failure_factor"]) for i in IMPACTS]),
+        global_scope=np.array([d.scope == "global" for d in doms]),
+        ai_domain=dom_ids.index(m["digital_deficit"]["ai_domain"]),
+        dc_strategy=strat_ids.index(m["digital_deficit"]["dc_strategy"]),
+        precondition=strat_ids.index(m["strategy_dependence"]["precondition"]),
         defense_central=defense_central,
         humanoid_price=humanoid_price,
         start_year=float(e.start_year),

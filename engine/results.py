@@ -32,6 +32,10 @@ UNITS = {
     "fiscal_effect_cum_2040": "tn JPY",
     "market_2040": "tn JPY/yr (market before adoption and share)",
     "japan_share_2040": "fraction of the market",
+    "strategy_success": "0/1 (the strategy's policy arrived)",
+    "fx": "JPY per USD",
+    "debt_to_gdp": "ratio to nominal GDP",
+    "gni_per_capita": "thousand USD per person",
 }
 HIGH_IS_BAD = (
     "digital_deficit",
@@ -40,6 +44,9 @@ HIGH_IS_BAD = (
     "defense_spend",
     "defense_ratio",
     "dc_facility_capex",
+    "fx",
+    "current_account_drag",
+    "debt_to_gdp",
 )
 DIAGNOSTIC_DRAWS = 500  # ESS / R-hat of per-path scalars on this many draws per chain at most
 DIAGNOSTIC_DRAWS_YEARLY = 200  # ... and of yearly cells (thousands: ArviZ loops over cells)

@@ -88,6 +88,12 @@ BAD_SIDE = {
     "fiscal_effect": "low",
     "market": "low",
     "japan_share": "low",
+    "strategy_success": "low",
+    "fx": "high",
+    "current_account_drag": "high",
+    "primary_balance": "low",
+    "debt_to_gdp": "high",
+    "gni_per_capita": "low",
 }
 """Which side is bad, by base variable name (suffixes ``_2040``, ``_cum``, ``_report_basis``
 stripped); a variable's ``bad_side`` attr takes precedence."""

@@ -6,7 +6,7 @@ MEDIANS = {
     "photonics": 2032,
     "gdp_growth": 0.005,
     "fx": 150.0,
-    "digital_deficit_growth": 0.0981,
+    "digital_deficit_growth": 0.07,
     "defense_shift_united_states": 0.0,
     "defense_shift_nato": 0.0,
     "defense_shift_japan": 0.0,
@@ -35,3 +35,28 @@ def set_point_mass_drivers(raw: dict) -> dict:
     d["impact_defaults"]["impact_factor"] = {"dist": "pointmass", "value": 1.0}
     d["correlation"] = {**d["correlation"], "entries": []}
     return raw
+
+
+def point_mass_config(overrides=()):
+    """A small validated config (64 paths, 2 chains) whose every driver is a point mass at its
+    nominal value and whose domains keep no per-domain spreads: every path is the nominal path."""
+    import copy
+
+    from engine import compose
+    from engine.config import validate
+
+    base = compose(
+        [
+            "engine.n_paths=64",
+            "engine.chains=2",
+            "engine.chunk_size=64",
+            "engine.keep_trajectories=64",
+            "engine.progress=false",
+            *overrides,
+        ]
+    )
+    raw = copy.deepcopy(base.raw)
+    set_point_mass_drivers(raw)
+    for dom in raw["domains"].values():
+        dom.pop("drivers", None)
+    return validate(raw)

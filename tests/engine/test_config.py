@@ -22,6 +22,18 @@ def test_every_group_option_composes(group, option):
     assert compose([f"{group}={option}"]).scenario.name == option
 
 
+@pytest.mark.parametrize("stress", ["early_agi_strategic_fails", "yen_crisis", "defense_surge"])
+def test_stress_scenarios_compose_with_their_narrative(stress):
+    from engine.config import CONFIG_DIR
+    from engine.drivers import build_driver_table
+
+    cfg = compose([f"+stress={stress}"])
+    assert cfg.scenario.name == stress
+    build_driver_table(cfg)  # every driver spec in the file is valid
+    text = (CONFIG_DIR / "stress" / f"{stress}.yaml").read_text()
+    assert "# Narrative." in text and f"+stress={stress}" in text
+
+
 def test_integral_float_paths_accepted():
     assert compose(["engine.n_paths=1e6"]).engine.n_paths == 1_000_000
 
