@@ -214,7 +214,7 @@ def describe(err: BaseException, run_dir: Path) -> str:
             + (f"; {' and '.join(kept)} were written" if kept else "")
             + "; free some space, or lower engine.keep_paths / engine.keep_trajectories, and rerun"
         )
-    if isinstance(err, OSError) and err.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+    if isinstance(err, OSError) and err.errno in (errno.EROFS, errno.EACCES):
         return f"cannot write {err.filename or run_dir}: {err.strerror}; use another hydra.run.dir"
     return _one_line(f"{type(err).__name__}: {err}")
 
@@ -230,7 +230,8 @@ def _target_name(filename) -> str:
 def run_guarded(job, run_dir: Path, run_dir_given: bool = True) -> int:
     """Run ``job()`` (returns an exit status) and turn its failures into one logged line:
     config, simulation, checkpoint and run-directory errors (status 2), interrupts (128 +
-    signal), anything else (status 1, with the path of the log file that keeps the traceback)."""
+    signal), anything else (status 1, or 2 for a run directory that turned read-only; with the
+    path of the log file that keeps the traceback)."""
     from engine import interrupt
     from engine.checkpoint import CheckpointError
     from engine.config import ConfigError
@@ -247,6 +248,6 @@ def run_guarded(job, run_dir: Path, run_dir_given: bool = True) -> int:
             log.error("%s: %s", type(err).__name__, _one_line(err))
             return 2
         where = _traceback_to_log_file(err)
-        line = describe(err, run_dir)
-        log.error("%s%s", line, f" (traceback in {where})" if where else "")
-        return 1
+        log.error("%s%s", describe(err, run_dir), f" (traceback in {where})" if where else "")
+        unwritable = isinstance(err, OSError) and err.errno in (errno.EROFS, errno.EACCES)
+        return 2 if unwritable else 1

@@ -12,11 +12,16 @@ import sys
 import textwrap
 from pathlib import Path
 
+import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 import pytest
 
 from engine import compose, interrupt, simulate
+from engine.drivers import build_driver_table
+from engine.faults import estimate_output_bytes
+from engine.params import build_params
+from engine.run import chunk_program
 
 # 16 chunks of 2048 paths (the chunk program of tests/engine/test_scale.py); small outputs
 OVERRIDES = [
@@ -194,6 +199,12 @@ def test_signals_save_a_checkpoint_and_the_rerun_resumes_to_the_same_numbers(tmp
     assert list(got.columns) == list(want.columns) and len(got) == len(want)
     for col in ("mean", "sd", "p05", "p50", "p95", "mcse_mean", "ess_bulk", "r_hat"):
         np.testing.assert_allclose(got[col], want[col], rtol=1e-6, atol=1e-9, err_msg=col)
+    # the pre-compute estimate of results.nc is close to, and not below, what was written
+    cfg = compose(OVERRIDES)
+    table = build_driver_table(cfg)
+    program = chunk_program(table, build_params(cfg), jnp.float32, cfg.engine.histogram_bins)
+    est = estimate_output_bytes(cfg, program.shapes, len(table.names), checkpoint=False)
+    assert 1.0 <= est["results.nc"] / (run / "results.nc").stat().st_size < 1.3
     # issue 22: where the minutes went
     manifest = json.loads((run / "manifest.json").read_text())
     stages = manifest["stage_times_s"]
