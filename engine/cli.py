@@ -2,7 +2,9 @@
 
 The Hydra function is a thin wrapper around :func:`run_job`, which tests call directly. Every
 file is written to a temporary name and renamed; a config error exits with status 2 before any
-compile and writes no result files.
+compile and writes no result files. Before compute the run directory is checked for writability
+and space, and every failure is one line (``engine.faults``); Ctrl-C and SIGTERM stop at a chunk
+boundary with a checkpoint (``engine.interrupt``); stage times go to the log and manifest.json.
 """
 
 from __future__ import annotations
