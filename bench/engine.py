@@ -19,6 +19,12 @@ What is timed, per path count N (each in a fresh subprocess, so peak RSS is per 
 * numpy: ``bench.numpy_reference.time_numpy`` at the same N: NumPy uniforms, copula, quantile
   functions, path model, streaming statistics (mean / M2 / min / max / 512-bin histogram of
   every element of every output) and a summary from them. Single-threaded NumPy.
+* cli: the command line end to end (``python -m engine engine.n_paths=N``, its defaults: the
+  default host-device layout, every report), in a fresh process with the environment's
+  compile cache (a user's second run): process wall, and from the run's ``manifest.json`` the
+  simulate time (program load + pilot chunk included) and the time of every stage (simulate,
+  summaries, write, scenarios, sensitivity, figures, html). At ``--cli-sizes`` (1e6), beside
+  the engine call, so a slower default layout or a slow stage shows up here.
 * profile: one engine chunk (16384 paths, the default chunk; 1 device) split into separately jitted pieces:
   uniforms (keys + threefry), driver quantile functions (``table.values``, copula included),
   the path model, the streaming statistics; and the fused chunk function for comparison.
@@ -28,10 +34,12 @@ Usage::
     python bench/engine.py                 # sizes 1e5,1e6,1e7 (1e7 takes several minutes)
     python bench/engine.py --quick         # 1e5 and 1e6 only
     python bench/engine.py --sizes 1e5,1e6 --numpy-sizes 1e5 --no-profile
+    python bench/engine.py --sizes '' --numpy-sizes '' --other-sizes '' --no-profile  # CLI only
 
 The last line is machine-readable: ``ratio_vs_numpy=... paths_per_s=... peak_rss_mb_1e6=...
-peak_rss_mb_1e7=...`` (engine / NumPy throughput at 1e6 paths, engine paths/s at 1e6 with the
-default device count, peak RSS of those engine runs; ``na`` where a size was not run).
+peak_rss_mb_1e7=... cli_sim_paths_per_s_1e6=... cli_wall_s_1e6=...`` (engine / NumPy
+throughput at 1e6 paths, engine paths/s at 1e6 with the default device count, peak RSS of those
+engine runs, the CLI's simulate paths/s and process wall at 1e6; ``na`` where not run).
 """
 
 from __future__ import annotations
@@ -250,6 +258,51 @@ def run_worker(args: list[str], devices: int | None = None, timeout: float = 360
     return None
 
 
+def run_cli(n: int, timeout: float = 3600) -> dict | None:
+    """The command line end to end at ``n`` paths in a fresh process (its own default layout:
+    no forced device count); None (after printing why) if it failed."""
+    env = dict(os.environ)
+    env.setdefault("JAX_PLATFORMS", "cpu")
+    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    env["XLA_FLAGS"] = " ".join(
+        f
+        for f in env.get("XLA_FLAGS", "").split()
+        if "xla_force_host_platform_device_count" not in f
+    )
+    with tempfile.TemporaryDirectory(prefix="jp2040-bench-cli-") as run_dir:
+        cmd = [
+            sys.executable,
+            "-m",
+            "engine",
+            f"engine.n_paths={n}",
+            "engine.progress=false",
+            "report.headline=false",
+            f"hydra.run.dir={run_dir}",
+        ]
+        t0 = time.perf_counter()
+        proc = subprocess.run(
+            cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout
+        )
+        wall = time.perf_counter() - t0
+        if proc.returncode:
+            sys.stderr.write((proc.stdout + proc.stderr)[-4000:])
+            print(f"    FAILED: the CLI exited with {proc.returncode} (output above)", flush=True)
+            return None
+        with open(os.path.join(run_dir, "manifest.json")) as fh:
+            m = json.load(fh)
+    return {
+        "kind": "cli",
+        "n": n,
+        "wall_s": round(wall, 2),
+        "devices": len(m["devices_used"]),
+        "sim_s": m["wall_time_s"],
+        "compile_pilot_s": m["compile_time_s"],
+        "sim_paths_per_s": round(m["paths_per_s"]),
+        "stages": m["stage_times_s"],
+        "total_s": m["total_time_s"],
+    }
+
+
 def load_note() -> str:
     try:
         one, five, _ = os.getloadavg()
@@ -268,6 +321,7 @@ def main(argv=None) -> int:
     ap.add_argument("--devices", type=int, default=1, help="host devices for the engine runs")
     ap.add_argument("--other-devices", type=int, default=2, help="host devices of the comparison")
     ap.add_argument("--other-sizes", default="1e6", help="sizes also run on --other-devices")
+    ap.add_argument("--cli-sizes", default="1e6", help="sizes also run through the CLI")
     ap.add_argument("--no-profile", action="store_true", help="skip the one-chunk profile")
     ap.add_argument("--worker", nargs="*", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -285,13 +339,15 @@ def main(argv=None) -> int:
     sizes = [_size(s) for s in args.sizes.split(",") if s]
     numpy_sizes = [_size(s) for s in args.numpy_sizes.split(",") if s]
     one_dev = [_size(s) for s in args.other_sizes.split(",") if s]
+    cli_sizes = [_size(s) for s in args.cli_sizes.split(",") if s]
     if args.quick:
         sizes = [s for s in sizes if s <= 10**6]
         one_dev = [s for s in one_dev if s <= 10**6]
+        cli_sizes = [s for s in cli_sizes if s <= 10**6]
     if args.numpy_1e7 and 10**7 not in numpy_sizes:
         numpy_sizes.append(10**7)
     print(f"jp2040 engine benchmark (CPU) - {load_note()}", flush=True)
-    engine, engine1, numpy_ = {}, {}, {}
+    engine, engine1, numpy_, cli = {}, {}, {}, {}
     t_all = time.perf_counter()
     for sizes_, devices, results in (
         (sizes, args.devices, engine),
@@ -311,6 +367,26 @@ def main(argv=None) -> int:
                     f"({r['fresh_paths_per_s']:,} paths/s), peak RSS {r['peak_rss_mb']:.0f} MB",
                     flush=True,
                 )
+    for n in cli_sizes:
+        print(f"  CLI end to end, {_label(n)} paths (default layout, every report) ...", flush=True)
+        r = run_cli(n)
+        if r is None:
+            continue
+        cli[n] = r
+        e = engine.get(n)
+        beside = (
+            f"; the engine call {e['sim_paths_per_s']:,} paths/s, CLI/engine "
+            f"{r['sim_paths_per_s'] / e['sim_paths_per_s']:.2f}"
+            if e
+            else ""
+        )
+        stages = ", ".join(f"{k} {v:.1f}" for k, v in r["stages"].items())
+        print(
+            f"    process {r['wall_s']} s; simulate {r['sim_s']} s on {r['devices']} device(s) "
+            f"({r['sim_paths_per_s']:,} paths/s, program load + pilot chunk "
+            f"{r['compile_pilot_s']} s){beside}; stages (s): {stages}",
+            flush=True,
+        )
     for n in numpy_sizes:
         print(f"  numpy {_label(n)} paths (chunk {args.numpy_chunk}) ...", flush=True)
         r = run_worker(["numpy", str(n), str(args.numpy_chunk)])
@@ -361,7 +437,7 @@ def main(argv=None) -> int:
     def fmt(x, spec):
         return "na" if x is None else format(x, spec)
 
-    e6, n6, e7 = engine.get(10**6), numpy_.get(10**6), engine.get(10**7)
+    e6, n6, e7, c6 = engine.get(10**6), numpy_.get(10**6), engine.get(10**7), cli.get(10**6)
     ratio = e6["paths_per_s"] / n6["paths_per_s"] if e6 and n6 else None
     if e6 and n6:
         print(
@@ -373,7 +449,9 @@ def main(argv=None) -> int:
         f"ratio_vs_numpy={fmt(ratio, '.2f')} "
         f"paths_per_s={fmt(e6 and e6['paths_per_s'], 'd')} "
         f"peak_rss_mb_1e6={fmt(e6 and round(e6['peak_rss_mb']), 'd')} "
-        f"peak_rss_mb_1e7={fmt(e7 and round(e7['peak_rss_mb']), 'd')}",
+        f"peak_rss_mb_1e7={fmt(e7 and round(e7['peak_rss_mb']), 'd')} "
+        f"cli_sim_paths_per_s_1e6={fmt(c6 and c6['sim_paths_per_s'], 'd')} "
+        f"cli_wall_s_1e6={fmt(c6 and c6['wall_s'], '.1f')}",
         flush=True,
     )
     return 0

@@ -2,7 +2,9 @@
 
 The Hydra function is a thin wrapper around :func:`run_job`, which tests call directly. Every
 file is written to a temporary name and renamed; a config error exits with status 2 before any
-compile and writes no result files.
+compile and writes no result files. Before compute the run directory is checked for writability
+and space, and every failure is one line (``engine.faults``); Ctrl-C and SIGTERM stop at a chunk
+boundary with a checkpoint (``engine.interrupt``); stage times go to the log and manifest.json.
 """
 
 from __future__ import annotations
@@ -13,8 +15,11 @@ import os
 import sys
 from pathlib import Path
 
+from engine import interrupt
 from engine.atomic import atomic_path
 from engine.config import CONFIG_DIR, Config, ConfigError, from_dictconfig
+from engine.faults import check_run_dir, on_full_disk, precheck_argv, run_guarded
+from engine.stages import Stages
 
 log = logging.getLogger("jp2040")
 
@@ -22,12 +27,14 @@ RESULT_FILES = ("results.nc", "summary.csv", "manifest.json")
 
 
 def configure_devices(cfg: Config) -> None:
-    """On CPU, split paths over simulated host devices (one XLA core each), before JAX starts."""
+    """On CPU, split paths over ``engine.host_devices`` simulated host devices, before JAX
+    starts. ``auto`` is 1: XLA:CPU already spreads each fused loop over the cores, and 2 devices
+    were slower on a 2-core machine (bench/README.md, "Host devices"); the numbers do not depend
+    on the device count."""
     e = cfg.engine
     if e.device == "gpu" or "jax" in sys.modules and _jax_started():
         return
-    n = os.cpu_count() or 1
-    count = min(n, 8) if e.host_devices == "auto" else int(e.host_devices)
+    count = 1 if e.host_devices == "auto" else int(e.host_devices)
     flags = os.environ.get("XLA_FLAGS", "")
     if count > 1 and "xla_force_host_platform_device_count" not in flags:
         os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={count}".strip()
@@ -55,28 +62,32 @@ def _jax_started() -> bool:
 
 
 def write_netcdf_atomic(dt, path: Path) -> Path:
-    with atomic_path(path) as tmp:
+    with atomic_path(path) as tmp, on_full_disk(path, tmp):
         dt.to_netcdf(tmp, engine="netcdf4")
     return path
 
 
-def write_run(result, run_dir: Path):
-    """results.nc, summary.csv and manifest.json in ``run_dir`` (each atomically).
+def write_run(result, run_dir: Path, stages=None):
+    """summary.csv, manifest.json and results.nc in ``run_dir`` (each atomically; the small
+    files first, so they are kept when the disk fills). ``stages``: an ``engine.stages.Stages``.
 
     Returns (paths written, the DataTree).
     """
     from reports.io import write_csv_atomic, write_text_atomic
 
+    stages = stages or Stages()
     run_dir.mkdir(parents=True, exist_ok=True)
-    summary = result.summary()
-    dt = result.to_datatree()
-    paths = [
-        write_netcdf_atomic(dt, run_dir / "results.nc"),
-        write_csv_atomic(summary, run_dir / "summary.csv"),
-        write_text_atomic(
-            json.dumps(result.manifest, indent=2, default=str), run_dir / "manifest.json"
-        ),
-    ]
+    with stages("summaries"):
+        summary = result.summary()
+        dt = result.to_datatree()
+    with stages("write"):
+        paths = [
+            write_csv_atomic(summary, run_dir / "summary.csv"),
+            write_text_atomic(
+                json.dumps(result.manifest, indent=2, default=str), run_dir / "manifest.json"
+            ),
+            write_netcdf_atomic(dt, run_dir / "results.nc"),
+        ]
     return paths, dt
 
 
@@ -170,27 +181,49 @@ def run_job(cfg: Config, run_dir: Path, overrides=()) -> int:
     from reports.cli import write_reports
     from reports.explain import write_explanation
 
-    checkpoint = run_dir / "checkpoint.npz" if cfg.engine.checkpoint_every else None
-    result = simulate(cfg, overrides=overrides, checkpoint=checkpoint)
-    written, dt = write_run(result, run_dir)
-    if checkpoint is not None and checkpoint.exists():
+    # saved every engine.checkpoint_every chunks and on Ctrl-C/SIGTERM (engine.interrupt)
+    checkpoint = run_dir / "checkpoint.npz"
+    check_run_dir(cfg, run_dir, checkpoint)  # before compute: writable, enough space
+    stages = Stages()
+    with stages("simulate"), interrupt.graceful():
+        result = simulate(cfg, overrides=overrides, checkpoint=checkpoint)
+    written, dt = write_run(result, run_dir, stages)
+    if checkpoint.exists():
         checkpoint.unlink()  # the results are whole: nothing left to resume
     if cfg.report.scenarios:
-        written.append(write_scenarios(cfg, dt, run_dir, overrides))
-    written += write_explanation(
-        run_dir, dt, cfg.engine.n_paths, cfg.report.sensitivity, cfg.report.formats
-    )
-    written += write_reports(run_dir, dt, cfg)
+        with stages("scenarios"):
+            written.append(write_scenarios(cfg, dt, run_dir, overrides))
+    with stages("sensitivity"):
+        written += write_explanation(
+            run_dir, dt, cfg.engine.n_paths, cfg.report.sensitivity, cfg.report.formats
+        )
+    written += write_reports(run_dir, dt, cfg, stages=stages)
     log.info("wrote %s", ", ".join(str(p) for p in written))
+    write_stage_times(result.manifest, stages, run_dir)
     if cfg.report.headline:
         print(headline(result))
         print(f"outputs: {run_dir}")
     return 0
 
 
+def write_stage_times(manifest: dict, stages: Stages, run_dir: Path) -> None:
+    """Log the stage times and add them to manifest.json (``stage_times_s``, ``total_time_s``)."""
+    from reports.io import write_text_atomic
+
+    manifest.update(stage_times_s=dict(stages.times), total_time_s=stages.total())
+    log.info("stages: %s", stages.line())
+    write_text_atomic(json.dumps(manifest, indent=2, default=str), run_dir / "manifest.json")
+
+
 def main() -> None:
     import hydra
     from omegaconf import DictConfig
+
+    logging.raiseExceptions = False  # a log file on a full disk: no traceback on the terminal
+    unwritable = precheck_argv(sys.argv[1:])  # Hydra would fail with a traceback
+    if unwritable:
+        sys.stderr.write(unwritable + "\n")
+        sys.exit(2)
 
     @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="config")
     def _main(dcfg: DictConfig) -> None:
@@ -204,13 +237,11 @@ def main() -> None:
             log.error("config error: %s", err)
             _remove_empty(run_dir)
             sys.exit(2)
-        from engine.run import SimulationError
-
-        try:
-            status = run_job(cfg, run_dir, overrides=list(hc.overrides.task))
-        except (ConfigError, SimulationError) as err:
-            log.error("%s: %s", type(err).__name__, err)
-            sys.exit(2)
+        interrupt.install()
+        given = any(o.lstrip("+").startswith("hydra.run.dir=") for o in hc.overrides.hydra)
+        status = run_guarded(
+            lambda: run_job(cfg, run_dir, overrides=list(hc.overrides.task)), run_dir, given
+        )
         if status:
             sys.exit(status)
 

@@ -31,6 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from distributions.keys import chain_draw_uniforms, root_key
+from engine import interrupt
 from engine.checkpoint import load_checkpoint, run_fingerprint, save_checkpoint
 from engine.config import Config
 from engine.drivers import DriverTable, build_driver_table
@@ -137,7 +138,8 @@ def simulate_raw(
             a Saltelli design; when given, no random numbers are drawn (path g uses row g).
         apply_copula: False keeps supplied uniforms independent.
         checkpoint: a file to save the running state to every ``engine.checkpoint_every``
-            chunks; when it exists (same config, same process split) the run resumes from it.
+            chunks and when a signal stops the loop (``engine.interrupt``); when it exists (same
+            config, same process split) the run resumes from it.
         process_index, process_count: this process takes chunks ``process_index``,
             ``process_index + process_count``, ... (disjoint global path ranges); merge the parts
             with ``engine.distributed.merge_parts``.
@@ -296,9 +298,14 @@ def simulate_raw(
             ):
                 leaf_all[chain[g_rows], draw[g_rows]] = np.asarray(leaf)[rows_i]
         host_time += time.perf_counter() - t_host
-        if checkpoint is not None and e.checkpoint_every and (pos + 1) % e.checkpoint_every == 0:
+        stop = interrupt.requested()  # a signal under engine.interrupt.graceful (the CLI)
+        every = e.checkpoint_every and (pos + 1) % e.checkpoint_every == 0
+        if checkpoint is not None and (every or stop):
             state.next_pos, state.stats = pos + 1, layout.unflatten(stats)
             save_checkpoint(Path(checkpoint), fingerprint, state)
+        if stop:
+            progress(None)
+            raise interrupt.Interrupted(stop, pos + 1, len(my_chunks), checkpoint)
         progress(pos)
     progress(None)
     log.debug("device %.2f s, host %.2f s over %d chunks", device_time, host_time, n_chunks)

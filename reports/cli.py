@@ -6,6 +6,7 @@ Also :func:`write_reports`, which the engine's CLI calls at the end of a run.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import os
 import sys
@@ -39,6 +40,7 @@ def write_reports(
     cfg_report: dict | None = None,
     *,
     overwrite_tables: bool = True,
+    stages=None,
 ) -> list[Path]:
     """Write downside.csv, exceedance.csv, figures and report.html; return the paths written.
 
@@ -47,27 +49,32 @@ def write_reports(
     None for the defaults), ``figures`` (bool), ``formats`` (list of ``png``/``svg``/``pdf``;
     the HTML embeds the PNGs, so ``png`` is always written when figures are on), ``html``
     (bool). ``summary.csv`` is written too when the run directory has none.
-    With ``overwrite_tables=False`` existing downside/exceedance CSVs are kept.
+    With ``overwrite_tables=False`` existing downside/exceedance CSVs are kept. ``stages``:
+    an ``engine.stages.Stages`` timing ``summaries``, ``figures`` and ``html``.
     """
     if not isinstance(dt, xr.DataTree) and hasattr(dt, "to_datatree"):
         dt = dt.to_datatree()  # an engine result object
     cfg = {**DEFAULT_REPORT, **_report_options(cfg_report)}
     run_dir = Path(run_dir)
+    stage = stages or (lambda name: contextlib.nullcontext())
     written: list[Path] = []
-    if not (run_dir / "summary.csv").exists():
-        written.append(write_csv_atomic(summarize(dt), run_dir / "summary.csv"))
-    if overwrite_tables or not (run_dir / "downside.csv").exists():
-        table = downside(dt, alphas=list(cfg["alphas"]))
-        written.append(write_csv_atomic(table, run_dir / "downside.csv"))
-    if overwrite_tables or not (run_dir / "exceedance.csv").exists():
-        thresholds = cfg["thresholds"]
-        table = exceedance(dt, None if thresholds is None else [dict(t) for t in thresholds])
-        written.append(write_csv_atomic(table, run_dir / "exceedance.csv"))
+    with stage("summaries"):
+        if not (run_dir / "summary.csv").exists():
+            written.append(write_csv_atomic(summarize(dt), run_dir / "summary.csv"))
+        if overwrite_tables or not (run_dir / "downside.csv").exists():
+            table = downside(dt, alphas=list(cfg["alphas"]))
+            written.append(write_csv_atomic(table, run_dir / "downside.csv"))
+        if overwrite_tables or not (run_dir / "exceedance.csv").exists():
+            thresholds = cfg["thresholds"]
+            table = exceedance(dt, None if thresholds is None else [dict(t) for t in thresholds])
+            written.append(write_csv_atomic(table, run_dir / "exceedance.csv"))
     if cfg["figures"]:
         formats = list(dict.fromkeys(["png", *cfg["formats"]])) if cfg["html"] else cfg["formats"]
-        written += make_figures(dt, run_dir / FIGURES_DIR, formats)
+        with stage("figures"):
+            written += make_figures(dt, run_dir / FIGURES_DIR, formats)
     if cfg["html"]:
-        written.append(build_report(run_dir))
+        with stage("html"):
+            written.append(build_report(run_dir))
     return written
 
 
