@@ -37,7 +37,7 @@ REPORT_MARKER = {
     "linestyle": "none",
     "zorder": 5,
 }
-SCENARIO_COLOURS = {"mixed": "#ff7f0e", "not_so_bright": DOWNSIDE, "capture": MODEL}
+SCENARIO_COLOURS = {"mixed": "#ff7f0e", "not_so_bright": "#7b3294", "capture": MODEL}
 
 
 def _flat(da: xr.DataArray) -> np.ndarray:
@@ -157,10 +157,16 @@ def scenario_comparison(table: pd.DataFrame, max_panels: int = 8) -> tuple[Figur
     baseline = str(df["baseline"].iloc[0]) if "baseline" in df and len(df) else "baseline"
     ncols = 2 if len(variables) > 1 else 1
     nrows = max(1, -(-len(variables) // ncols))
-    heights = [max(len(set(df.loc[df["variable"] == v, "entity"])), 1) for v in variables]
-    fig = Figure(figsize=(10.0, 1.0 + 0.42 * sum(heights[::ncols]) * len(scenarios) / 2 + nrows))
+    n_rows = [len(set(df.loc[df["variable"] == v, "entity"])) * len(scenarios) for v in variables]
+    heights = [max(n_rows[r * ncols : (r + 1) * ncols] or [1]) for r in range(nrows)]
+    fig = Figure(figsize=(10.0, 0.6 + sum(0.22 * h + 0.75 for h in heights)))
     fig.set_layout_engine("constrained")
-    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    axes = fig.subplots(
+        nrows,
+        ncols,
+        squeeze=False,
+        gridspec_kw={"height_ratios": [0.22 * h + 0.5 for h in heights]},
+    ).ravel()
     offsets = np.linspace(-0.18, 0.18, len(scenarios)) if len(scenarios) > 1 else [0.0]
     for ax, variable in zip(axes, variables):
         sub = df[df["variable"] == variable]
@@ -180,13 +186,15 @@ def scenario_comparison(table: pd.DataFrame, max_panels: int = 8) -> tuple[Figur
             ax.axvspan(0, hi * 1.05, color=DOWNSIDE, alpha=DOWNSIDE_ALPHA, linewidth=0)
         ax.axvline(0, color="grey", linewidth=0.8)
         ax.set_yticks(y0, [e or "(total)" for e in entities], fontsize=8)
-        ax.set_title(f"{variable}: scenario - {baseline}", fontsize=9)
+        ax.set_ylim(y0.min() - 0.5, y0.max() + 0.5)
+        ax.set_title(f"{variable}: scenario minus {baseline}", fontsize=9)
         ax.tick_params(axis="x", labelsize=8)
         ax.spines[["top", "right"]].set_visible(False)
     for ax in axes[len(variables) :]:
         ax.set_visible(False)
     if variables:
-        axes[0].legend(fontsize=7, frameon=False, loc="best")
+        handles, labels = axes[0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside upper center", ncols=len(labels), fontsize=8)
     return fig, zero
 
 

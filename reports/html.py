@@ -52,6 +52,7 @@ ul.answer{margin:.3em 0 .5em;padding-left:1.2em}ul.answer li{margin:.15em 0}
 .answer-grid{display:grid;grid-template-columns:43% 57%;gap:1.2em;align-items:start}
 .answer-grid h3{margin:.3em 0 .2em}.answer-grid figure{margin:0 0 .5em}
 .figs{display:grid;grid-template-columns:1fr 1fr;gap:.5em 1.5em;align-items:start}
+.figs figure.wide{grid-column:1/-1}
 @media (max-width:900px){.answer-grid,.figs{grid-template-columns:1fr}}
 figure{margin:.6em 0}img{max-width:100%;height:auto}
 figcaption{font-size:.8em;color:#444;max-width:60em}
@@ -138,6 +139,12 @@ JS = r"""
       out.images.push({id: fig ? fig.id : "", loaded: img.complete && img.naturalWidth > 0,
                        top: r.top + scrollY, bottom: r.bottom + scrollY, width: r.width});
     });
+    var ids = {};
+    out.duplicate_ids = [];
+    document.querySelectorAll("[id]").forEach(function (el) {
+      if (ids[el.id]) { out.duplicate_ids.push(el.id); }
+      ids[el.id] = true;
+    });
     document.querySelectorAll("nav.toc a").forEach(function (a) {
       out.toc.push({href: a.getAttribute("href"),
                     found: !!document.getElementById(a.getAttribute("href").slice(1))});
@@ -214,11 +221,17 @@ def _collapsed(summary: str, body: str, open_: bool = False) -> str:
     return f"<details{' open' if open_ else ''}><summary>{html.escape(summary)}</summary>{body}</details>"
 
 
+WIDE_FIGURES = re.compile(r"scenarios|drivers|sensitivity_\d+")
+"""Figures that span the page (many panels); the others go two to a row."""
+
+
 def _figure_key(stem: str):
     m = re.fullmatch(r"(sensitivity|tornado|prim)_(\d+)", stem)
     if m:  # per outcome: indices, tornado, PRIM
         return (int(m.group(2)), ("sensitivity", "tornado", "prim").index(m.group(1)), stem)
-    return (-1, 0, stem)
+    order = ("forest_operating", "forest_investment", "fan_")
+    rank = next((i for i, p in enumerate(order) if stem.startswith(p)), len(order))
+    return (-1, rank, stem.endswith("_domain"), stem)
 
 
 def _figures(run: RunData, outcomes: list[str]) -> dict[str, list[str]]:
@@ -229,8 +242,9 @@ def _figures(run: RunData, outcomes: list[str]) -> dict[str, list[str]]:
     for png in sorted(run.figures_dir.glob("*.png"), key=lambda p: _figure_key(p.stem)):
         title, how = caption(png.stem, outcomes)
         data = base64.b64encode(png.read_bytes()).decode("ascii")
+        wide = ' class="wide"' if WIDE_FIGURES.fullmatch(png.stem) else ""
         out.setdefault(figure_section(png.stem), []).append(
-            f'<figure id="fig-{html.escape(png.stem)}"><img alt="{html.escape(title)}" '
+            f'<figure id="fig-{html.escape(png.stem)}"{wide}><img alt="{html.escape(title)}" '
             f'src="data:image/png;base64,{data}"><figcaption><b>{html.escape(title)}.</b> '
             f"{html.escape(how)}</figcaption></figure>"
         )
@@ -294,7 +308,7 @@ def _answer(run: RunData, figures: dict[str, list[str]], report) -> str:
             "<h3>Risk table: the outcomes a risk team asks about</h3>"
             + html_table(table, "risk")
             + '<p class="units">P(bad): share of paths beyond the threshold in brackets. '
-            'All outcomes and alphas: <a href="#downside">all value at risk and expected '
+            'All outcomes and alphas: <a href="#all-downside">all value at risk and expected '
             "shortfall</a>.</p>"
         )
     return "".join(parts)
@@ -332,14 +346,14 @@ def build_report(run_dir: str | os.PathLike, run: RunData | None = None) -> Path
             "beyond it), with Monte Carlo standard errors.</p>"
             + _collapsed(f"{len(run.downside)} rows", html_table(run.downside, "downside"))
         )
-        sections.append(("downside", "All value at risk and expected shortfall", body))
+        sections.append(("all-downside", "All value at risk and expected shortfall", body))
     scen = figs("scenarios")
     if run.scenarios is not None:
         scen += _collapsed(
             f"table: {len(run.scenarios)} paired differences",
             html_table(run.scenarios, "scenarios"),
         )
-    sections.append(("scenarios", "Scenario comparison", scen))
+    sections.append(("compare", "Scenario comparison", scen))
     drivers = ""
     if run.discovery_text:
         items = [s for s in run.discovery_text.splitlines() if s.strip()]
@@ -362,7 +376,7 @@ def build_report(run_dir: str | os.PathLike, run: RunData | None = None) -> Path
     if run.summary is not None:
         scalars = run.summary[run.summary["year"].isna()] if "year" in run.summary else run.summary
         body = _collapsed(f"{len(scalars)} rows", html_table(scalars, "summary"))
-        sections.append(("summary", "Summary of per-path scalars", body))
+        sections.append(("scalars", "Summary of per-path scalars", body))
     sections.append(("other", "Other figures", figs("other")))
     manifest_text = json.dumps(run.manifest, indent=2, sort_keys=True, default=str)
     sections.append(
