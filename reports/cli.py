@@ -70,7 +70,10 @@ def write_reports(
         formats = list(dict.fromkeys(["png", *cfg["formats"]])) if cfg["html"] else cfg["formats"]
         manifest = _manifest(run_dir)
         report = report_figures(manifest)
-        written += make_figures(dt, run_dir / FIGURES_DIR, formats, report.deficit_2040)
+        summary = (
+            _read_csv(run_dir / "summary.csv") if (run_dir / "summary.csv").is_file() else None
+        )
+        written += make_figures(dt, run_dir / FIGURES_DIR, formats, report.deficit_2040, summary)
         scen = run_dir / "scenarios.csv"
         written += make_headline_figures(
             dt,

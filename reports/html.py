@@ -45,7 +45,7 @@ body{font-family:system-ui,sans-serif;margin:0 auto;padding:0 1.2em 2em;max-widt
 color:#222;line-height:1.35}
 header{border-bottom:2px solid #1f77b4;margin-bottom:.4em}h1{font-size:1.45em;margin:.5em 0 .1em}
 .meta{margin:.1em 0 .4em;color:#444;font-size:.9em}.meta b{color:#111}
-nav.toc{font-size:.85em;margin:.3em 0 .6em}nav.toc a{margin-right:1em;white-space:nowrap}
+nav.toc{font-size:.85em;margin:.3em 0 .6em;display:flex;flex-wrap:wrap;gap:.15em 1.1em}
 h2{font-size:1.2em;margin:1.2em 0 .4em;border-bottom:1px solid #ddd}h3{font-size:1.02em}
 #answer h2{margin-top:.4em}.units{font-size:.88em;color:#444;margin:.2em 0}
 ul.answer{margin:.3em 0 .5em;padding-left:1.2em}ul.answer li{margin:.15em 0}
@@ -113,7 +113,16 @@ JS = r"""
   }
   function selftest() {
     var out = {errors: errors, viewport: [innerWidth, innerHeight], tables: {}, images: [],
-               toc: []};
+               sections: [], toc: []};
+    // positions first: the clicks below reorder and hide rows
+    document.querySelectorAll("img").forEach(function (img) {
+      var r = img.getBoundingClientRect(), fig = img.closest("figure");
+      out.images.push({id: fig ? fig.id : "", loaded: img.complete && img.naturalWidth > 0,
+                       top: r.top + scrollY, bottom: r.bottom + scrollY, width: r.width});
+    });
+    out.sections = Array.prototype.map.call(document.querySelectorAll("section"), function (s) {
+      return {id: s.id, top: s.getBoundingClientRect().top + scrollY};
+    });
     document.querySelectorAll("table.sortable").forEach(function (t) {
       var ths = t.tHead.rows[0].cells, i = ths.length - 1, res = {};
       ths[i].dispatchEvent(new MouseEvent("click", {bubbles: true}));
@@ -131,13 +140,11 @@ JS = r"""
           if (r.hidden) { res.filter.hidden += 1; } else { res.filter.shown.push(r.textContent); }
         });
         res.filter.count = document.getElementById(t.id + "-count").textContent;
+        input.value = "";
+        input.dispatchEvent(new Event("input", {bubbles: true}));
+        res.filter.cleared = t.tBodies[0].querySelectorAll("tr[hidden]").length;
       }
       out.tables[t.id] = res;
-    });
-    document.querySelectorAll("img").forEach(function (img) {
-      var r = img.getBoundingClientRect(), fig = img.closest("figure");
-      out.images.push({id: fig ? fig.id : "", loaded: img.complete && img.naturalWidth > 0,
-                       top: r.top + scrollY, bottom: r.bottom + scrollY, width: r.width});
     });
     var ids = {};
     out.duplicate_ids = [];
@@ -348,6 +355,17 @@ def build_report(run_dir: str | os.PathLike, run: RunData | None = None) -> Path
         )
         sections.append(("all-downside", "All value at risk and expected shortfall", body))
     scen = figs("scenarios")
+    if run.scenarios is not None and {"variable", "mean_diff", "diff_p05", "diff_p95"} <= set(
+        run.scenarios.columns
+    ):
+        diffs = run.scenarios[["mean_diff", "diff_p05", "diff_p95"]].abs().sum(axis=1)
+        same = [v for v, d in diffs.groupby(run.scenarios["variable"]).sum().items() if d == 0]
+        if same:
+            scen += (
+                '<p class="units">Not drawn, the same on every path in every scenario: '
+                + html.escape(", ".join(same))
+                + ". Units as in the risk table (tn JPY; 2040 flows per year).</p>"
+            )
     if run.scenarios is not None:
         scen += _collapsed(
             f"table: {len(run.scenarios)} paired differences",

@@ -92,6 +92,8 @@ def test_sections_and_ids(page):
         assert anchor in hrefs
     for anchor in ("#calib", "#inputs", "#scalars", "#run"):
         assert anchor in hrefs
+    tops = [s["top"] for s in result["sections"]]
+    assert result["sections"][0]["id"] == "answer" and tops == sorted(tops)
     # header facts from manifest.json
     assert "scenario <b>mixed</b>" in dom and "git <b>0123456789</b>" in dom
     assert "device <b>cpu &lt;test&gt;</b>" in dom
@@ -123,6 +125,7 @@ def test_sort_and_filter(page, table):
     assert len(f["shown"]) + f["hidden"] == f["total"]
     assert all(f["query"].lower() in row.lower() for row in f["shown"])
     assert f["count"] == f"{len(f['shown'])} of {f['total']} rows"
+    assert f["cleared"] == 0  # an empty filter shows every row again
 
 
 def test_filter_hides_rows(page):

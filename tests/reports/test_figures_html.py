@@ -166,3 +166,35 @@ def test_build_report_optional_sections(tmp_path, reported):
     parser.feed(path.read_text())
     assert parser.tables["scenarios"][1] == ["decline", "-0.5"]
     assert parser.tables["calibration"][1] == ["x", "0.1"]
+
+
+def test_fan_chart_prefers_all_path_quantiles(results):
+    from .conftest import YEARS
+
+    rows = pd.DataFrame(
+        {
+            "group": "macro_yearly",
+            "variable": "digital_deficit",
+            "entity": "",
+            "year": YEARS,
+            "p05": 1.0,
+            "p50": np.arange(len(YEARS), dtype=float),
+            "p95": 40.0,
+            "quantiles_from": "histogram",
+        }
+    )
+    fig = fan_chart(results, "digital_deficit", None, "macro", 30.0, summary=rows)
+    ax = fig.axes[0]
+    median = next(line for line in ax.get_lines() if line.get_label() == "median")
+    np.testing.assert_array_equal(median.get_ydata(), rows["p50"])
+    assert "all paths" in ax.get_title()
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["90% band", "50% band (kept paths)", "median", "report"]
+    kept = fan_chart(
+        results,
+        "digital_deficit",
+        None,
+        "macro",
+        summary=rows.assign(quantiles_from="40 kept paths"),
+    )
+    assert "kept paths" in kept.axes[0].get_title() and "all paths" not in kept.axes[0].get_title()
