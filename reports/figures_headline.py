@@ -54,7 +54,7 @@ def deficit_distribution(
     """
     x = _flat(da)
     units = str(da.attrs.get("units", "tn JPY/yr"))
-    fig = Figure(figsize=(6.4, 3.3), layout="constrained")
+    fig = Figure(figsize=(6.4, 2.9), layout="constrained")
     ax = fig.add_subplot()
     lo, hi = np.quantile(x, [0.001, 0.999])
     if report_value is not None:

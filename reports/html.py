@@ -268,7 +268,7 @@ def _header(run: RunData) -> str:
             ("seed", "seed"),
             ("device", "device"),
             ("git", "git"),
-            ("date", "run"),
+            ("date", "date"),
         )
     )
     return (

@@ -57,6 +57,9 @@ def run_facts(run: RunData) -> dict[str, str]:
     """
     m = run.manifest
     device = m.get("device")
+    used, listed = m.get("devices_used") or [], m.get("devices") or []
+    if device and used and len(used) != len(listed):
+        device = f"{device} ({len(used)} used)"
     if not device:
         used = m.get("devices_used") or m.get("devices")
         backend = m.get("backend")
@@ -213,12 +216,15 @@ def answer_text(run: RunData, report: ReportFigures) -> list[str]:
         prof = _scalar_rows(exc, "strategy", "operating_profit_2040")
         if len(prof):
             parts = [f"{r.entity} {_pct(r.probability)}" for r in prof.itertuples()]
-            out.append(
-                "Chance of a 2040 operating loss by strategy: " + ", ".join(parts) + " (the "
-                "report expects a loss only for strategic_technology)."
-                if report.profit.get("strategic_technology", 0) < 0
-                else "Chance of a 2040 operating loss by strategy: " + ", ".join(parts) + "."
-            )
+            text = "Chance of a 2040 operating loss by strategy: " + ", ".join(parts)
+            losses = [k for k, v in report.profit.items() if v < 0]
+            if report.profit:
+                text += (
+                    f" (the report expects a loss for {', '.join(losses)} only)"
+                    if losses
+                    else " (the report expects a profit for every strategy)"
+                )
+            out.append(text + ".")
     med = _median(run, "macro", "investment_total_cum_2040")
     e = _exceed(run, "macro", "investment_total_cum_2040")
     if med is not None:

@@ -51,6 +51,9 @@ def test_run_facts_device_fallback(run_dir):
         "git": "39c29c7622",
         "date": "2026-11-30 14:44:35+00:00",
     }
+    run.manifest["device"] = "gpu: 2 x NVIDIA H200"
+    run.manifest["devices"] = ["cuda:0", "cuda:1"]
+    assert run_facts(run)["device"] == "gpu: 2 x NVIDIA H200 (1 used)"
     run.manifest = {}
     assert set(run_facts(run).values()) == {"?"}
 
