@@ -190,19 +190,30 @@ def run_job(cfg: Config, run_dir: Path, overrides=()) -> int:
     written, dt = write_run(result, run_dir, stages)
     if checkpoint.exists():
         checkpoint.unlink()  # the results are whole: nothing left to resume
+    stage = _stages(cfg, 3 if cfg.report.scenarios else 2)
     if cfg.report.scenarios:
+        stage("other scenarios on the same paths")
         with stages("scenarios"):
             written.append(write_scenarios(cfg, dt, run_dir, overrides))
+    stage("what drives the downside")
     with stages("sensitivity"):
         written += write_explanation(
             run_dir, dt, cfg.engine.n_paths, cfg.report.sensitivity, cfg.report.formats
         )
+    stage("figures and report.html")
     written += write_reports(run_dir, dt, cfg, stages=stages)
-    log.info("wrote %s", ", ".join(str(p) for p in written))
+    stage(None)
+    log.info("wrote %d files: %s", len(written), ", ".join(str(p) for p in written))
     write_stage_times(result.manifest, stages, run_dir)
     if cfg.report.headline:
+        m = result.manifest
         print(headline(result))
-        print(f"outputs: {run_dir}")
+        print(
+            f"{cfg.engine.n_paths:,} paths, {m.get('paths_per_s', 0):,.0f} paths/s; "
+            f"{len(written)} files in {run_dir} (listed in the run's log)"
+        )
+        report = run_dir / "report.html"
+        print(f"open: {report}" if report.exists() else f"outputs: {run_dir}")
     return 0
 
 
@@ -213,6 +224,30 @@ def write_stage_times(manifest: dict, stages: Stages, run_dir: Path) -> None:
     manifest.update(stage_times_s=dict(stages.times), total_time_s=stages.total())
     log.info("stages: %s", stages.line())
     write_text_atomic(json.dumps(manifest, indent=2, default=str), run_dir / "manifest.json")
+
+
+def _stages(cfg: Config, total: int):
+    """On a terminal (engine.progress auto or true), a bar over the report stages after the
+    simulation; each call names the next stage, None closes it. Log lines otherwise."""
+    if cfg.engine.progress is True or (cfg.engine.progress == "auto" and sys.stderr.isatty()):
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, unit="stage", leave=False, bar_format="{desc} {n}/{total}")
+
+        def step(name):
+            if name is None:
+                bar.close()
+            else:
+                bar.set_description_str(f"report: {name}")
+                bar.update(1)
+
+        return step
+
+    def log_step(name):
+        if name is not None:
+            log.info("report: %s", name)
+
+    return log_step
 
 
 def main() -> None:

@@ -59,6 +59,14 @@ def git_revision(root: Path | None = None) -> str:
         return "unknown"
 
 
+def device_summary(devices) -> str:
+    """``"cpu: 2 x cpu"``, ``"gpu: 1 x NVIDIA H200"``: platform, count and kind of the devices."""
+    if not devices:
+        return "none"
+    kinds = sorted({getattr(d, "device_kind", d.platform) for d in devices})
+    return f"{devices[0].platform}: {len(devices)} x {', '.join(kinds)}"
+
+
 def build_manifest(cfg, raw=None, overrides=()) -> dict:
     import jax
 
@@ -75,6 +83,7 @@ def build_manifest(cfg, raw=None, overrides=()) -> dict:
         "versions": package_versions(),
         "git_revision": git_revision(),
         "backend": jax.default_backend(),
+        "device": device_summary(jax.devices()),
         "devices": [str(d) for d in jax.devices()],
         "host": platform.node(),
     }

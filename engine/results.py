@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -215,9 +216,17 @@ def _diagnostics(kept, max_draws):
     x = np.asarray(kept[:, :max_draws], np.float64)
     x = np.moveaxis(x, (0, 1), (-2, -1))
     ess = array_stats.ess(x, method="bulk", relative=True, chain_axis=-2, draw_axis=-1)
-    rhat = (
-        array_stats.rhat(x, method="rank", chain_axis=-2, draw_axis=-1) if x.shape[-2] > 1 else None
-    )
+    with warnings.catch_warnings():
+        # An output that is constant within every chain (e.g. zero profit before launch) has
+        # zero within-chain variance: arviz's R-hat divides 0/0 and warns; its R-hat is NaN.
+        warnings.filterwarnings(
+            "ignore", "invalid value encountered in (scalar )?divide", RuntimeWarning
+        )
+        rhat = (
+            array_stats.rhat(x, method="rank", chain_axis=-2, draw_axis=-1)
+            if x.shape[-2] > 1
+            else None
+        )
     return np.asarray(ess), (np.asarray(rhat) if rhat is not None else None)
 
 

@@ -15,12 +15,14 @@ from pathlib import Path
 
 import xarray as xr
 
-from reports.downside import downside, exceedance
+from reports.downside import DEFAULT_THRESHOLDS, downside, exceedance
 from reports.figures import FORMATS, make_figures
+from reports.figures_headline import make_headline_figures
 from reports.html import build_report
 from reports.io import write_csv_atomic
-from reports.rundir import FIGURES_DIR, RunDirError, load_run
+from reports.rundir import FIGURES_DIR, MANIFEST, RunDirError, _read_csv, load_run
 from reports.summaries import ReportOptionError, summarize
+from reports.targets import report_figures
 
 __all__ = ["DEFAULT_REPORT", "main", "write_reports"]
 
@@ -66,16 +68,62 @@ def write_reports(
             written.append(write_csv_atomic(table, run_dir / "downside.csv"))
         if overwrite_tables or not (run_dir / "exceedance.csv").exists():
             thresholds = cfg["thresholds"]
-            table = exceedance(dt, None if thresholds is None else [dict(t) for t in thresholds])
+            specs = _default_thresholds(dt) if thresholds is None else [dict(t) for t in thresholds]
+            table = exceedance(dt, specs)
             written.append(write_csv_atomic(table, run_dir / "exceedance.csv"))
     if cfg["figures"]:
         formats = list(dict.fromkeys(["png", *cfg["formats"]])) if cfg["html"] else cfg["formats"]
         with stage("figures"):
-            written += make_figures(dt, run_dir / FIGURES_DIR, formats)
+            manifest = _manifest(run_dir)
+            report = report_figures(manifest)
+            summary = (
+                _read_csv(run_dir / "summary.csv") if (run_dir / "summary.csv").is_file() else None
+            )
+            written += make_figures(
+                dt, run_dir / FIGURES_DIR, formats, report.deficit_2040, summary
+            )
+            scen = run_dir / "scenarios.csv"
+            written += make_headline_figures(
+                dt,
+                run_dir / FIGURES_DIR,
+                formats,
+                report,
+                str(manifest.get("scenario", "")),
+                _read_csv(scen) if scen.is_file() else None,
+            )
     if cfg["html"]:
         with stage("html"):
             written.append(build_report(run_dir))
     return written
+
+
+def _default_thresholds(dt: xr.DataTree) -> list[dict]:
+    """:data:`reports.downside.DEFAULT_THRESHOLDS` and P(fcf_cum_2040 < 0) per strategy (a
+    cumulative cash loss by 2040: the investment has not paid back), when the run has it."""
+    specs = [dict(t) for t in DEFAULT_THRESHOLDS]
+    has_fcf = "strategy" in dt.children and "fcf_cum_2040" in dt["strategy"].to_dataset()
+    if has_fcf and not any(t["variable"] == "fcf_cum_2040" for t in specs):
+        specs.append(
+            {
+                "group": "strategy",
+                "variable": "fcf_cum_2040",
+                "entity": "*",
+                "year": None,
+                "threshold": 0.0,
+                "side": "low",
+            }
+        )
+    return specs
+
+
+def _manifest(run_dir: Path) -> dict:
+    import json
+
+    try:
+        manifest = json.loads((run_dir / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return manifest if isinstance(manifest, dict) else {}
 
 
 def _report_options(cfg) -> dict:

@@ -12,10 +12,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 from matplotlib.figure import Figure
 
 from reports.downside import bad_side, expected_shortfall, select_cells, value_at_risk
+from reports.figures_headline import DOWNSIDE, DOWNSIDE_ALPHA, REPORT_MARKER
 from reports.io import write_bytes_atomic
 from reports.summaries import SAMPLE_DIMS, YEAR_DIM, ReportOptionError, entity_dim
 
@@ -48,11 +50,14 @@ def _group_var(dt: xr.DataTree, group: str, variable: str) -> xr.DataArray:
     return ds[variable]
 
 
-def forest_plot(dt: xr.DataTree, variable: str, level: str = "strategy") -> Figure:
+def forest_plot(
+    dt: xr.DataTree, variable: str, level: str = "strategy", report: dict | None = None
+) -> Figure:
     """Median, 50% and 90% intervals of a per-path scalar for each entity of ``level``.
 
     ``level`` is ``strategy``, ``domain`` or ``area``; e.g. ``operating_profit_2040`` or
-    ``investment_cum_2040``. Units come from the variable's ``units`` attr.
+    ``investment_cum_2040``. Units come from the variable's ``units`` attr. ``report``:
+    {entity: the report's figure}, drawn as red diamonds.
     """
     if level not in LEVELS:
         raise ReportOptionError(f"level must be one of {LEVELS}, got {level!r}")
@@ -66,8 +71,13 @@ def forest_plot(dt: xr.DataTree, variable: str, level: str = "strategy") -> Figu
     ax.hlines(ypos, q05, q95, color="C0", linewidth=1.2, label="90% interval")
     ax.hlines(ypos, q25, q75, color="C0", linewidth=4.0, label="50% interval")
     ax.plot(q50, ypos, "o", color="white", markeredgecolor="C0", label="median")
+    marked = [(report[n], y) for n, y in zip(names, ypos) if report and n in report]
+    if marked:
+        ax.plot(*zip(*marked), label="report", **REPORT_MARKER)
     if q05.min() < 0 < q95.max():
         ax.axvline(0.0, color="grey", linewidth=0.8, linestyle=":")
+        if bad_side(variable, da.attrs) == "low":
+            ax.axvspan(q05.min(), 0, color=DOWNSIDE, alpha=DOWNSIDE_ALPHA, linewidth=0)
     ax.set_yticks(ypos, names)
     ax.set_xlabel(f"{variable} [{_units(da)}]")
     ax.set_title(f"{variable} by {level}")
@@ -76,9 +86,20 @@ def forest_plot(dt: xr.DataTree, variable: str, level: str = "strategy") -> Figu
 
 
 def fan_chart(
-    dt: xr.DataTree, variable: str, entity: str | None = None, group: str = "strategy"
+    dt: xr.DataTree,
+    variable: str,
+    entity: str | None = None,
+    group: str = "strategy",
+    report_last_year: float | None = None,
+    summary: pd.DataFrame | None = None,
 ) -> Figure:
-    """Median with 50% and 90% bands by year, from the ``<group>_yearly`` trajectories."""
+    """Median with 50% and 90% bands by year, from the ``<group>_yearly`` trajectories;
+    ``report_last_year``: the report's figure for the last year, drawn as a red diamond.
+
+    ``summary`` (``summary.csv``): where its yearly rows of this variable have quantiles from
+    all paths (``quantiles_from`` not "... kept paths"), the bands it has (``p05``/``p95``,
+    ``p25``/``p75``) and the median come from there; the rest from the kept trajectories.
+    """
     yearly = group if group.endswith("_yearly") else f"{group}_yearly"
     da = _group_var(dt, yearly, variable)
     ent_dim = entity_dim(da)
@@ -89,18 +110,52 @@ def fan_chart(
         da = da.isel({ent_dim: ids.index(entity)})
     da = da.stack(sample=SAMPLE_DIMS).transpose(YEAR_DIM, "sample")
     years = da[YEAR_DIM].values
-    q05, q25, q50, q75, q95 = np.quantile(da.values, [0.05, 0.25, 0.5, 0.75, 0.95], axis=1)
+    kept = dict(zip(PROBS, np.quantile(da.values, [p / 100 for p in PROBS], axis=1)))
+    streamed = _streamed_quantiles(summary, group, variable, entity if ent_dim else "", years)
+    source = {p: "all paths" if p in streamed else "kept paths" for p in PROBS}
+    q = {p: streamed.get(p, kept[p]) for p in PROBS}
     fig = Figure(figsize=(7.0, 4.0), layout="constrained")
     ax = fig.add_subplot()
-    ax.fill_between(years, q05, q95, color="C0", alpha=0.2, linewidth=0, label="90% band")
-    ax.fill_between(years, q25, q75, color="C0", alpha=0.4, linewidth=0, label="50% band")
-    ax.plot(years, q50, color="C0", label="median")
+    for (lo, hi), alpha in (((5, 95), 0.2), ((25, 75), 0.4)):
+        label = f"{hi - lo}% band" + ("" if source[lo] == "all paths" else " (kept paths)")
+        ax.fill_between(years, q[lo], q[hi], color="C0", alpha=alpha, linewidth=0, label=label)
+    ax.plot(years, q[50], color="C0", label="median")
+    if report_last_year is not None:
+        ax.plot([years[-1]], [report_last_year], label="report", **REPORT_MARKER)
     ax.set_xlabel("year")
     ax.set_ylabel(f"{variable} [{_units(da)}]")
     title = f"{variable}" + (f" ({entity})" if ent_dim else "")
-    ax.set_title(f"{title}: {da.sizes['sample']} kept paths")
+    n_kept = da.sizes["sample"]
+    how = "all paths" if streamed else f"{n_kept} kept paths"
+    if streamed and len(streamed) < len(PROBS):
+        how += f" ({n_kept} kept paths for the rest)"
+    ax.set_title(f"{title}: {how}")
     ax.legend(loc="upper left", fontsize="small")
     return fig
+
+
+PROBS = (5, 25, 50, 75, 95)  # percentiles of the fan charts
+
+
+def _streamed_quantiles(summary, group, variable, entity, years) -> dict[int, np.ndarray]:
+    """{percentile: values by year} from summary rows whose quantiles cover all paths."""
+    if summary is None or not {"variable", "year", "quantiles_from"} <= set(summary.columns):
+        return {}
+    base = group.removesuffix("_yearly")
+    rows = summary[
+        (summary["group"].astype(str).isin([base, f"{base}_yearly"]))
+        & (summary["variable"] == variable)
+        & (summary["entity"].fillna("").astype(str) == (entity or ""))
+        & summary["year"].notna()
+    ]
+    rows = rows[~rows["quantiles_from"].astype(str).str.contains("kept")]
+    rows = rows.set_index(rows["year"].astype(int)).reindex([int(y) for y in years])
+    out = {}
+    for p in PROBS:
+        col = f"p{p:02d}"
+        if col in rows.columns and rows[col].notna().all():
+            out[p] = rows[col].to_numpy(dtype=np.float64)
+    return out if 50 in out else {}
 
 
 def exceedance_curve(
@@ -125,6 +180,9 @@ def exceedance_curve(
     ax = fig.add_subplot()
     ax.step(t[keep], prob[keep], where="post", color="C0")
     ax.set_yscale("log")
+    if var is not None and keep.any():
+        tail = (var, t[keep].max()) if side == "high" else (t[keep].min(), var)
+        ax.axvspan(*tail, color=DOWNSIDE, alpha=DOWNSIDE_ALPHA, linewidth=0)
     if var is not None:
         ax.axvline(var, color="C1", linestyle="--", label=f"VaR = {var:.4g}")
     if es is not None:
@@ -179,8 +237,21 @@ def save_figure(
     for fmt in formats:
         buffer = io.BytesIO()
         fig.savefig(buffer, format=fmt, dpi=dpi, metadata=_metadata(fmt))
-        paths.append(write_bytes_atomic(buffer.getvalue(), stem.with_name(f"{stem.name}.{fmt}")))
+        data = _compress_png(buffer.getvalue()) if fmt == "png" else buffer.getvalue()
+        paths.append(write_bytes_atomic(data, stem.with_name(f"{stem.name}.{fmt}")))
     return paths
+
+
+def _compress_png(data: bytes) -> bytes:
+    """A 256-colour palette PNG of a figure (about a third of the size; plots have few colours),
+    or ``data`` unchanged when that is not smaller."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as image:
+        palette = image.convert("RGB").quantize(256, dither=Image.Dither.NONE)
+    out = io.BytesIO()
+    palette.save(out, format="PNG", optimize=True)
+    return out.getvalue() if out.tell() < len(data) else data
 
 
 def _metadata(fmt: str) -> dict:
@@ -189,13 +260,19 @@ def _metadata(fmt: str) -> dict:
 
 
 def make_figures(
-    dt: xr.DataTree, out_dir: str | os.PathLike, formats: Sequence[str] = ("png",)
+    dt: xr.DataTree,
+    out_dir: str | os.PathLike,
+    formats: Sequence[str] = ("png",),
+    report_deficit_2040: float | None = None,
+    summary: pd.DataFrame | None = None,
 ) -> list[Path]:
     """Draw the standard figures of a run into ``out_dir``; skip those whose data are absent.
 
     Forest plots of ``operating_profit_2040`` and ``investment_cum_2040`` by strategy and by
     domain, fan charts of ``operating_profit`` by strategy, exceedance curves (with the 5% VaR
     and ES) of ``digital_deficit_2040`` and ``investment_total_cum_2040``, driver histograms.
+    ``report_deficit_2040``: the report's not-so-bright deficit, marked on the deficit's fan;
+    ``summary``: ``summary.csv``, whose all-path yearly quantiles the fan charts prefer.
     """
     out_dir = Path(out_dir)
     paths: list[Path] = []
@@ -211,10 +288,10 @@ def make_figures(
                 paths += save_figure(fig, out_dir / f"forest_{variable}_{level}", formats)
     if has("strategy_yearly", "operating_profit"):
         for ent in dt["strategy_yearly"]["strategy"].values:
-            fig = fan_chart(dt, "operating_profit", str(ent), "strategy")
+            fig = fan_chart(dt, "operating_profit", str(ent), "strategy", None, summary)
             paths += save_figure(fig, out_dir / f"fan_operating_profit_{ent}", formats)
     if has("macro_yearly", "digital_deficit"):
-        fig = fan_chart(dt, "digital_deficit", None, "macro")
+        fig = fan_chart(dt, "digital_deficit", None, "macro", report_deficit_2040, summary)
         paths += save_figure(fig, out_dir / "fan_digital_deficit", formats)
     for variable in ("digital_deficit_2040", "investment_total_cum_2040"):
         if has("macro", variable):

@@ -80,7 +80,7 @@ def plot_tornado(
     ax.set_yticks(ypos, [str(i) for i in d.index])
     ax.set_xlabel(f"median {outcome_label} ({units})")
     ax.set_ylabel("driver")
-    ax.set_title(f"What moves {outcome_label}: median outcome by driver window")
+    ax.set_title(f"What moves {outcome_label}:\nmedian outcome by driver window")
     ax.legend(loc="best", fontsize="small")
     return fig
 

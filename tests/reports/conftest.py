@@ -167,3 +167,45 @@ def run_dir(tmp_path, results):
     }
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
     return tmp_path
+
+
+REPORT_MANIFEST = {
+    "seed": 0,
+    "scenario": "mixed",
+    "n_paths": N_CHAIN * N_DRAW,
+    "device": "cpu <test>",
+    "git_revision": "0123456789abcdef",
+    "created": "2026-01-02T03:04:05+00:00",
+    "config": {"engine": {"n_paths": N_CHAIN * N_DRAW}},
+}
+
+
+@pytest.fixture(scope="session")
+def report_dir(tmp_path_factory, results):
+    """A run directory with every input of report.html (scenarios.csv from shifted copies of
+    ``results`` on the same paths, the explanation, calibration.csv) after write_reports.
+
+    Returns (run_dir, paths written by write_reports). Shared by the HTML and browser tests.
+    """
+    import pandas as pd
+
+    from reports.cli import write_reports
+    from reports.explain import write_explanation
+    from reports.scenarios import compare_scenarios
+
+    run_dir = tmp_path_factory.mktemp("report")
+    (run_dir / "manifest.json").write_text(json.dumps(REPORT_MANIFEST))
+    dts = {
+        "capture": make_results(shift=0.5),
+        "mixed": results,
+        "not_so_bright": make_results(shift=-1),
+    }
+    compare_scenarios(dts, baseline="capture").to_csv(run_dir / "scenarios.csv", index=False)
+    write_explanation(run_dir, results, N_CHAIN * N_DRAW, setting=True)
+    with open(run_dir / "discovery_text.txt", "a") as handle:
+        handle.write("Escaped: agi_year > 2035 & <policy fails>\n")
+    pd.DataFrame({"target": ["deficit"], "z": [0.1]}).to_csv(
+        run_dir / "calibration.csv", index=False
+    )
+    written = write_reports(run_dir, results, {"alphas": [0.05, 0.01]})
+    return run_dir, written

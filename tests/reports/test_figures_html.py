@@ -7,7 +7,6 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from reports.cli import write_reports
 from reports.figures import (
     driver_distributions,
     exceedance_curve,
@@ -56,20 +55,9 @@ class TableParser(HTMLParser):
 
 
 @pytest.fixture(scope="module")
-def reported(tmp_path_factory, results):
-    """A run dir after write_reports, with optional CSVs for the HTML sections."""
-    import json
-
-    run_dir = tmp_path_factory.mktemp("run")
-    (run_dir / "manifest.json").write_text(
-        json.dumps({"seed": 0, "device": "cpu <test>", "config": {"a": 1}})
-    )
-    pd.DataFrame({"driver": ["agi_year"], "s1": [0.31]}).to_csv(
-        run_dir / "sensitivity.csv", index=False
-    )
-    (run_dir / "discovery_text.txt").write_text("Downside when agi_year > 2035 & <policy fails>")
-    written = write_reports(run_dir, results, {"alphas": [0.05, 0.01]})
-    return run_dir, written
+def reported(report_dir):
+    """The shared run dir after write_reports (conftest.report_dir)."""
+    return report_dir
 
 
 def test_figures_return_figures(results):
@@ -106,10 +94,10 @@ def test_write_reports_outputs(reported):
     run_dir, written = reported
     names = {p.name for p in written}
     assert {"summary.csv", "downside.csv", "exceedance.csv", "report.html"} <= names
-    pngs = sorted((run_dir / "figures").glob("*.png"))
-    assert (
-        len(pngs) == 4 + len(STRATEGIES) + 1 + 2 + 1
-    )  # forests, fans (+ deficit), exceedance, drivers
+    pngs = sorted(p for p in written if p.suffix == ".png")
+    # forests, fans (+ deficit), exceedance, drivers; headline deficit and strategies, scenarios
+    assert len(pngs) == 4 + len(STRATEGIES) + 1 + 2 + 1 + 2 + 1
+    assert {"headline_deficit.png", "headline_strategies.png", "scenarios.png"} <= names
     assert all(p.read_bytes().startswith(PNG_MAGIC) for p in pngs)
 
 
@@ -124,12 +112,16 @@ def test_html_is_self_contained_and_parses(reported):
     assert len(parser.images) == len(pngs)
     for src in parser.images:
         assert base64.b64decode(src.split(",", 1)[1]).startswith(PNG_MAGIC)
-    for forbidden in ("<script", "<link", "http://", "https://"):
+    # one inline script, nothing fetched
+    assert text.count("<script") == 1 and "<script>" in text
+    for forbidden in ("<link", 'src="http', "http://", "https://", "<script src"):
         assert forbidden not in text
     # Text is escaped: the discovery text's "<policy fails>" shows as text, not as a tag.
     assert "&lt;policy fails&gt;" in text
     assert "cpu &lt;test&gt;" in text
-    assert parser.tables["sensitivity"][1] == ["agi_year", "0.31"]
+    sens = pd.read_csv(run_dir / "sensitivity.csv")
+    assert parser.tables["sensitivity"][0] == list(sens.columns)
+    assert parser.tables["sensitivity"][1][:2] == [sens["driver"][0], sens["outcome"][0]]
 
 
 def test_html_downside_numbers_match_csv(reported):
@@ -174,3 +166,35 @@ def test_build_report_optional_sections(tmp_path, reported):
     parser.feed(path.read_text())
     assert parser.tables["scenarios"][1] == ["decline", "-0.5"]
     assert parser.tables["calibration"][1] == ["x", "0.1"]
+
+
+def test_fan_chart_prefers_all_path_quantiles(results):
+    from .conftest import YEARS
+
+    rows = pd.DataFrame(
+        {
+            "group": "macro_yearly",
+            "variable": "digital_deficit",
+            "entity": "",
+            "year": YEARS,
+            "p05": 1.0,
+            "p50": np.arange(len(YEARS), dtype=float),
+            "p95": 40.0,
+            "quantiles_from": "histogram",
+        }
+    )
+    fig = fan_chart(results, "digital_deficit", None, "macro", 30.0, summary=rows)
+    ax = fig.axes[0]
+    median = next(line for line in ax.get_lines() if line.get_label() == "median")
+    np.testing.assert_array_equal(median.get_ydata(), rows["p50"])
+    assert "all paths" in ax.get_title()
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["90% band", "50% band (kept paths)", "median", "report"]
+    kept = fan_chart(
+        results,
+        "digital_deficit",
+        None,
+        "macro",
+        summary=rows.assign(quantiles_from="40 kept paths"),
+    )
+    assert "kept paths" in kept.axes[0].get_title() and "all paths" not in kept.axes[0].get_title()

@@ -73,13 +73,13 @@ def test_cli_rebuilds_without_figures(run_dir, capsys):
     assert "downside.csv" in out and "report.html" in out
     assert not (run_dir / "figures").exists()
     ex = pd.read_csv(run_dir / "exceedance.csv")
-    assert len(ex) == 2 + len(STRATEGIES)
+    assert len(ex) == 2 + 2 * len(STRATEGIES)  # profit < 0 and cumulative FCF < 0 per strategy
     # Existing tables are kept unless --recompute.
     (run_dir / "exceedance.csv").write_text(ex.head(1).to_csv(index=False))
     assert main([str(run_dir), "--no-figures"]) == 0
     assert len(pd.read_csv(run_dir / "exceedance.csv")) == 1
     assert main([str(run_dir), "--no-figures", "--recompute"]) == 0
-    assert len(pd.read_csv(run_dir / "exceedance.csv")) == 2 + len(STRATEGIES)
+    assert len(pd.read_csv(run_dir / "exceedance.csv")) == 2 + 2 * len(STRATEGIES)
     json.loads((run_dir / "manifest.json").read_text())
 
 
