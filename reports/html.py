@@ -388,6 +388,15 @@ def build_report(run_dir: str | os.PathLike, run: RunData | None = None) -> Path
             html_table(run.discovery, "discovery"),
         )
     sections.append(("drivers", "What drives the downside", drivers))
+    if run.reverse is not None:
+        body = (
+            "<p>Reverse stress test (<code>jp2040 mode=reverse</code>): how likely the outcome "
+            "passes the threshold, which drivers move furthest from their prior on the paths "
+            "that get there, and the most likely driver combination that does.</p>"
+        )
+        sections.append(
+            ("reverse", "Reverse stress test", body + html_table(run.reverse, "reverse"))
+        )
     if run.calibration is not None:
         sections.append(("calib", "Calibration", html_table(run.calibration, "calibration")))
     sections.append(("inputs", "Driver inputs", figs("inputs")))

@@ -21,12 +21,13 @@ __all__ = ["RISK_OUTCOMES", "answer_text", "driver_sentences", "run_facts", "ris
 
 RISK_OUTCOMES = (
     ("macro", "digital_deficit_2040"),
+    ("macro", "fx_2040"),
+    ("macro", "debt_to_gdp_2040"),
+    ("macro", "gni_per_capita_2040"),
+    ("macro", "primary_balance_2040"),
     ("macro", "investment_total_cum_2040"),
     ("strategy", "operating_profit_2040"),
     ("strategy", "fcf_cum_2040"),
-    ("macro", "fiscal_effect_2040"),
-    ("macro", "existing_value_added_2040"),
-    ("macro", "social_security_savings_2040"),
 )
 """(group, variable) of the first-screen risk table, in order; every entity of each."""
 MAX_RISK_ROWS = 15

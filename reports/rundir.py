@@ -42,6 +42,7 @@ CSV_TABLES = (
     "calibration",
     "sensitivity",
     "discovery",
+    "reverse",
 )
 
 

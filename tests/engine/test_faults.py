@@ -36,6 +36,8 @@ OVERRIDES = [
     "report.sensitivity=false",
     "report.headline=false",
 ]
+# the terminal shows warnings only by default; these tests read INFO lines (chunk i/n, resuming)
+CONSOLE_INFO = "hydra.job_logging.handlers.console.level=INFO"
 
 ROOT = Path(__file__).resolve().parents[2]
 # the script below sits in tmp_path: import this checkout's packages, not an installed copy
@@ -156,7 +158,7 @@ def _interrupt(tmp_path, run, sig, after):
     script = tmp_path / "jp2040_cli.py"
     script.write_text(CLI)
     proc = subprocess.Popen(
-        [sys.executable, str(script), *OVERRIDES, f"hydra.run.dir={run}"],
+        [sys.executable, str(script), *OVERRIDES, CONSOLE_INFO, f"hydra.run.dir={run}"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -190,7 +192,7 @@ def test_signals_save_a_checkpoint_and_the_rerun_resumes_to_the_same_numbers(tmp
     second = int(out.split("interrupted at chunk ")[1].split(" of 16")[0])
     assert first < second < 16
 
-    proc = cli(tmp_path, [*OVERRIDES, f"hydra.run.dir={run}"])
+    proc = cli(tmp_path, [*OVERRIDES, CONSOLE_INFO, f"hydra.run.dir={run}"])
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert f"at chunk {second}" in proc.stdout
     assert not (run / "checkpoint.npz").exists()
