@@ -131,3 +131,80 @@ def test_errors_name_the_problem():
         reverse_stress(x.iloc[1:], y, 1.0, "high")
     with pytest.raises(ReverseStressError, match="threshold: expected a finite number"):
         reverse_stress(x, y, float("nan"), "high")
+
+
+# ------------------------------------------------------------------ through the engine
+ENGINE = [  # test_engine's canonical program (chunk 2048): compiled once per machine
+    "engine.n_paths=4096",
+    "engine.chains=4",
+    "engine.keep_trajectories=256",
+    "engine.progress=false",
+    "engine.chunk_size=2048",
+]
+
+
+def test_config_refuses_bad_reverse_settings():
+    from engine import ConfigError, compose
+
+    with pytest.raises(ConfigError, match="reverse.threshold: missing for mode=reverse"):
+        compose(["mode=reverse", "reverse.outcome=macro/digital_deficit_2040"])
+    with pytest.raises(ConfigError, match="reverse.outcome: missing for mode=reverse"):
+        compose(["mode=reverse", "reverse.threshold=40"])
+    with pytest.raises(ConfigError, match="reverse.outcome: expected group/variable"):
+        compose(["mode=reverse", "reverse.outcome=deficit", "reverse.threshold=40"])
+    with pytest.raises(ConfigError, match="reverse.threshold: expected a finite number"):
+        compose(["mode=reverse", "reverse.outcome=macro/x", "reverse.threshold=high"])
+    with pytest.raises(ConfigError, match="reverse.side: unknown side 'up'"):
+        compose(["reverse.side=up"])
+    assert compose([]).reverse.side == "auto"  # other modes need no outcome
+
+
+def test_outcome_names_are_checked_against_the_model():
+    from engine import ConfigError, compose
+    from engine.reverse_job import resolve_outcome
+
+    shapes = {"macro": {"digital_deficit_2040": (), "fiscal_effect_2040": ()}}
+    shapes["strategy"] = {"operating_profit_2040": (4,)}
+
+    def resolve(outcome):
+        cfg = compose(["mode=reverse", f"reverse.outcome={outcome}", "reverse.threshold=1"])
+        return resolve_outcome(cfg, shapes)
+
+    assert resolve("macro/digital_deficit_2040") == ("macro", "digital_deficit_2040", None)
+    assert resolve("strategy/operating_profit_2040/ecosystem")[2] == "ecosystem"
+    with pytest.raises(ConfigError, match=r"unknown outcome 'macro/deficit' \(valid: macro/dig"):
+        resolve("macro/deficit")
+    with pytest.raises(ConfigError, match="one value per entity.*valid: social_infrastructure"):
+        resolve("strategy/operating_profit_2040")
+    with pytest.raises(ConfigError, match="unknown entity 'x' of strategy/operating_profit_2040"):
+        resolve("strategy/operating_profit_2040/x")
+    with pytest.raises(ConfigError, match="unknown entity 'x'.*single value"):
+        resolve("macro/digital_deficit_2040/x")
+
+
+def test_mode_reverse_writes_reverse_csv(tmp_path, capsys):
+    from engine import compose
+    from engine.cli import run_job
+
+    overrides = ["mode=reverse", "reverse.outcome=macro/digital_deficit_2040"]
+    overrides += ["reverse.threshold=40", "reverse.top=5", *ENGINE]
+    assert run_job(compose(overrides), tmp_path) == 0
+    out = capsys.readouterr().out
+    frame = pd.read_csv(tmp_path / "reverse.csv")
+    assert list(frame.columns) == FRAME_COLUMNS
+    head = frame.iloc[0]
+    assert head["section"] == "probability" and head["side"] == "high"  # auto: the bad side
+    assert head["n_paths"] == 4096 and 0 < head["n_exceed"] < 4096
+    assert head["probability"] == pytest.approx(head["n_exceed"] / 4096)
+    drivers = frame[frame["section"] == "driver"]
+    assert drivers["name"].iloc[0] in ("digital_deficit_growth", "agi")  # the deficit's drivers
+    assert set(drivers["name"].iloc[:2]) <= {"digital_deficit_growth", "agi", "ftqc"}
+    assert (drivers["ks"].diff().iloc[1:] <= 1e-12).all()  # sorted by KS
+    assert out.startswith("P(macro/digital_deficit_2040 >= 40) = ")
+    assert (tmp_path / "manifest.json").exists() and not (tmp_path / "results.nc").exists()
+
+    # a threshold no path reaches: exit status 2, no reverse.csv
+    (tmp_path / "reverse.csv").unlink()
+    overrides[2] = "reverse.threshold=1000"
+    assert run_job(compose(overrides), tmp_path) == 2
+    assert not (tmp_path / "reverse.csv").exists()
