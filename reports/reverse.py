@@ -243,7 +243,7 @@ def reverse_stress(
     rows = []
     u_hit = np.empty((m, k))
     for j in range(k):
-        xj = x[:, j]
+        xj = x[:, j].astype(np.float64)
         uj = u[:, j] if u is not None else (stats.rankdata(xj) - 0.5) / n
         u_hit[:, j] = uj[hit]
         prior = np.quantile(xj, [0.05, 0.5, 0.95])
@@ -266,7 +266,7 @@ def reverse_stress(
     dist = np.sum(z**2, axis=1)
     best = int(np.argmin(dist))
     row = np.flatnonzero(hit)[best]
-    table["most_likely_value"] = x[row]
+    table["most_likely_value"] = x[row].astype(np.float64)
     table["most_likely_u"] = u_hit[best]
     table["in_most_likely"] = used
     order = np.lexsort((-table["shift"].abs().to_numpy(), -table["ks"].to_numpy()))
@@ -303,7 +303,12 @@ def _check_inputs(drivers, outcome, threshold, side, uniforms, name):
         )
     if isinstance(threshold, bool) or not np.isfinite(threshold):
         raise ReverseStressError(f"threshold: expected a finite number, got {threshold!r}")
-    x = drivers.to_numpy(np.float64)
+    x = drivers.to_numpy()  # native dtype (float32 from the engine); columns cast one at a time
+    if not np.issubdtype(x.dtype, np.floating):
+        try:
+            x = x.astype(np.float64)
+        except (TypeError, ValueError):
+            raise ReverseStressError("drivers: every column must be numeric") from None
     y = outcome.to_numpy(np.float64)
     if np.isnan(y).any():
         raise ReverseStressError(f"outcome {name}: {int(np.isnan(y).sum())} NaN value(s)")

@@ -143,31 +143,55 @@ ENGINE = [  # test_engine's canonical program (chunk 2048): compiled once per ma
 ]
 
 
-def test_config_refuses_bad_reverse_settings():
+@pytest.fixture(scope="module")
+def base_cfg():
+    from engine import compose
+
+    return compose([])
+
+
+def test_config_refuses_bad_reverse_settings(base_cfg):
     from engine import ConfigError, compose
+    from engine.config import validate
+
+    def check(mode="reverse", **reverse):
+        return validate({**base_cfg.raw, "mode": mode, "reverse": reverse})
 
     with pytest.raises(ConfigError, match="reverse.threshold: missing for mode=reverse"):
-        compose(["mode=reverse", "reverse.outcome=macro/digital_deficit_2040"])
+        check(outcome="macro/digital_deficit_2040")
     with pytest.raises(ConfigError, match="reverse.outcome: missing for mode=reverse"):
-        compose(["mode=reverse", "reverse.threshold=40"])
+        check(threshold=40)
     with pytest.raises(ConfigError, match="reverse.outcome: expected group/variable"):
-        compose(["mode=reverse", "reverse.outcome=deficit", "reverse.threshold=40"])
+        check(outcome="deficit", threshold=40)
     with pytest.raises(ConfigError, match="reverse.threshold: expected a finite number"):
-        compose(["mode=reverse", "reverse.outcome=macro/x", "reverse.threshold=high"])
+        check(outcome="macro/x", threshold="high")
     with pytest.raises(ConfigError, match="reverse.side: unknown side 'up'"):
-        compose(["reverse.side=up"])
-    assert compose([]).reverse.side == "auto"  # other modes need no outcome
+        check(mode="run", side="up")
+    with pytest.raises(ConfigError, match="reverse.outcom: unknown key"):
+        check(outcom="macro/x")
+    assert base_cfg.reverse.side == "auto" and base_cfg.mode == "run"  # no outcome needed
+    cfg = compose(
+        ["mode=reverse", "reverse.outcome=macro/digital_deficit_2040", "reverse.threshold=40"]
+    )
+    assert (cfg.reverse.outcome, cfg.reverse.threshold, cfg.mode) == (
+        "macro/digital_deficit_2040",
+        40,
+        "reverse",
+    )
 
 
-def test_outcome_names_are_checked_against_the_model():
-    from engine import ConfigError, compose
+def test_outcome_names_are_checked_against_the_model(base_cfg):
+    import dataclasses
+
+    from engine import ConfigError
+    from engine.config import ReverseConfig
     from engine.reverse_job import resolve_outcome
 
     shapes = {"macro": {"digital_deficit_2040": (), "fiscal_effect_2040": ()}}
     shapes["strategy"] = {"operating_profit_2040": (4,)}
 
     def resolve(outcome):
-        cfg = compose(["mode=reverse", f"reverse.outcome={outcome}", "reverse.threshold=1"])
+        cfg = dataclasses.replace(base_cfg, reverse=ReverseConfig(outcome=outcome, threshold=1))
         return resolve_outcome(cfg, shapes)
 
     assert resolve("macro/digital_deficit_2040") == ("macro", "digital_deficit_2040", None)
