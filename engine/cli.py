@@ -176,6 +176,10 @@ def run_job(cfg: Config, run_dir: Path, overrides=()) -> int:
         from engine.calibration import run_calibration
 
         return run_calibration(cfg, run_dir, overrides)
+    if cfg.mode == "reverse":
+        from engine.reverse_job import run_reverse
+
+        return run_reverse(cfg, run_dir, overrides)
 
     from engine import simulate
     from reports.cli import write_reports

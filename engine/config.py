@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
-MODES = ("run", "calibrate", "provenance", "prior")
+MODES = ("run", "calibrate", "provenance", "prior", "reverse")
 TOP_LEVEL = ("engine", "scenario", "drivers", "domains", "strategies", "macro", "report", "mode")
+OPTIONAL_GROUPS = ("reverse",)  # may be absent from a plain mapping (defaults apply)
 
 
 class ConfigError(ValueError):
@@ -101,6 +102,19 @@ class ReportConfig:
 
 
 @dataclass(frozen=True)
+class ReverseConfig:
+    """``mode=reverse``: the outcome ``group/variable[/entity]`` (e.g. macro/digital_deficit_2040),
+    its threshold (the outcome's units), the bad side (auto: the variable's ``bad_side``) and how
+    many drivers the terminal table shows. Outcome names are checked against the model's outputs
+    in ``engine.reverse_job`` (before any compile)."""
+
+    outcome: Any = None
+    threshold: Any = None
+    side: str = "auto"
+    top: int = 8
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole validated config; ``raw`` keeps the plain resolved mapping for the manifest."""
 
@@ -113,6 +127,7 @@ class Config:
     report: ReportConfig
     mode: str
     raw: dict[str, Any]
+    reverse: ReverseConfig = field(default_factory=ReverseConfig)
 
     @property
     def domain_ids(self) -> tuple[str, ...]:
@@ -189,7 +204,7 @@ def load_group_option(group: str, name: str) -> dict:
 def validate(raw: Mapping[str, Any]) -> Config:
     """Check a plain config mapping and build the typed :class:`Config`."""
     raw = dict(raw)
-    _check_keys(raw, TOP_LEVEL, "")
+    _check_keys(raw, TOP_LEVEL + OPTIONAL_GROUPS, "")
     for key in TOP_LEVEL:
         if key not in raw:
             raise ConfigError(f"{key}: missing config group")
@@ -208,6 +223,8 @@ def validate(raw: Mapping[str, Any]) -> Config:
     mode = raw["mode"]
     if mode not in MODES:
         raise ConfigError(f"mode: unknown mode {mode!r} (valid: {', '.join(MODES)})")
+    reverse = _build(ReverseConfig, raw.get("reverse", {}), "reverse")
+    _check_reverse(reverse, mode)
     _check_structure(domains, strategies, scenario)
     _check_domains(domains)
     _check_drivers(_mapping(raw["drivers"], "drivers"), domains)
@@ -222,6 +239,7 @@ def validate(raw: Mapping[str, Any]) -> Config:
         report=report,
         mode=mode,
         raw=raw,
+        reverse=reverse,
     )
 
 
@@ -339,6 +357,33 @@ def _check_engine(e: EngineConfig) -> None:
         raise ConfigError(f"engine.launch_adoption: must be in (0, 1), got {e.launch_adoption}")
     if e.progress not in (True, False, "auto"):
         raise ConfigError(f"engine.progress: expected auto, true or false, got {e.progress!r}")
+
+
+OUTCOME_GROUPS = ("domain", "strategy", "area", "macro")
+
+
+def _check_reverse(r: ReverseConfig, mode: str) -> None:
+    """The reverse stress test's settings; outcome and threshold are required for mode=reverse."""
+    if r.side not in ("auto", "high", "low"):
+        raise ConfigError(f"reverse.side: unknown side {r.side!r} (valid: auto, high, low)")
+    if r.top < 1:
+        raise ConfigError(f"reverse.top: must be at least 1, got {r.top}")
+    if mode != "reverse":
+        return
+    example = "e.g. reverse.outcome=macro/digital_deficit_2040 reverse.threshold=40"
+    if r.outcome is None:
+        raise ConfigError(f"reverse.outcome: missing for mode=reverse ({example})")
+    parts = r.outcome.split("/") if isinstance(r.outcome, str) else []
+    if len(parts) not in (2, 3) or parts[0] not in OUTCOME_GROUPS or not all(parts):
+        raise ConfigError(
+            f"reverse.outcome: expected group/variable or group/variable/entity with group one "
+            f"of {', '.join(OUTCOME_GROUPS)}, got {r.outcome!r} ({example})"
+        )
+    if r.threshold is None:
+        raise ConfigError(f"reverse.threshold: missing for mode=reverse ({example})")
+    t = r.threshold
+    if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t):
+        raise ConfigError(f"reverse.threshold: expected a finite number, got {t!r}")
 
 
 def _check_structure(domains, strategies, scenario) -> None:
