@@ -15,7 +15,7 @@ What is timed, per path count N (each in a fresh subprocess, so peak RSS is per 
   One host device by default (XLA:CPU already spreads each fused loop over both cores);
   ``--other-devices 2`` sizes run again with ``XLA_FLAGS=--xla_force_host_platform_device_count=2``
   (paths sharded over 2 host devices, one per core), at the sizes in ``--other-sizes``.
-  Both workers import ``engine``, so both run with its malloc settings (``engine.malloc``).
+  Both workers call ``engine.malloc.keep_freed_memory`` first, as the command line does.
 * numpy: ``bench.numpy_reference.time_numpy`` at the same N: NumPy uniforms, copula, quantile
   functions, path model, streaming statistics (mean / M2 / min / max / 512-bin histogram of
   every element of every output) and a summary from them. Single-threaded NumPy.
@@ -59,6 +59,10 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(_HERE)
 sys.path[:] = [ROOT] + [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
 CHUNK = 16384
+
+from engine.malloc import keep_freed_memory  # noqa: E402
+
+keep_freed_memory()  # as the command line does, before JAX starts its CPU client
 
 
 def _size(s: str) -> int:

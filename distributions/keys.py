@@ -2,9 +2,12 @@
 
 * ``root_key(seed)`` -> a typed JAX key (``jax.random.key``; works on jax 0.11 and 0.12). Use
   ``jax.random.key_data`` if raw uint32 words are needed.
-* Path ``i`` (global index over the whole run) gets ``fold_in(root, i)``. Because the key depends
-  only on the root and the global index, results for a path never depend on batch size, on how
-  paths are split across batches/devices, or on how many paths are generated in total.
+* The engine numbers paths by chain and draw: path (chain ``c``, draw ``d``) gets
+  ``fold_in(fold_in(root, c), d)`` (``chain_draw_uniforms``), so chains never share keys. Because
+  the key depends only on the root and the path's global position, results for a path never
+  depend on batch size, on how paths are split across batches/devices/processes, or on how many
+  paths are generated in total. ``path_keys`` is the single-stream form ``fold_in(root, i)``
+  (one chain), kept for the key-invariance tests and for users who want one stream.
 * Driver ``name`` on a path gets ``fold_in(path_key, stable_id(name))`` where ``stable_id`` is the
   CRC32 of the UTF-8 name (31 bits). Adding, removing or reordering drivers never changes another
   driver's numbers.

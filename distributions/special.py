@@ -13,7 +13,7 @@ import numpy as np
 from jax.scipy.special import betainc, gammainc
 
 from . import _special, constraints
-from .base import DistributionError, as_param
+from .base import DistributionError
 from .continuous import _Simple
 
 
@@ -146,8 +146,3 @@ class StudentT(_Simple):
         df = self.df
         v = jnp.where(df > 2, self.scale**2 * df / jnp.where(df > 2, df - 2.0, 1.0), jnp.inf)
         return jnp.broadcast_to(jnp.where(df > 1, v, jnp.nan), self.batch_shape)
-
-
-def chi2_icdf(df, u):
-    """Chi-square(df) quantile (used by the t copula): ``2 * P^{-1}(df / 2, u)``."""
-    return 2.0 * _special.gammaincinv(as_param(df) / 2.0, u)

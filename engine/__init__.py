@@ -6,15 +6,12 @@
     dt = result.to_datatree()
 
 Heavy modules (JAX) are imported on first use, so config validation errors come fast. Importing
-the package asks glibc to keep freed memory for reuse (``engine.malloc``): it must happen before
-JAX starts its CPU client, and makes each chunk about a fifth faster (``bench/malloc.py``).
+the package changes nothing process-wide. The command line asks glibc to keep freed memory for
+reuse (``engine.malloc.keep_freed_memory``, about a fifth faster per chunk on CPU,
+``bench/malloc.py``); a library user opts in by calling it before JAX starts its CPU client.
 """
 
-from engine.malloc import keep_freed_memory
-
-keep_freed_memory()
-
-from engine.config import Config, ConfigError, compose  # noqa: E402
+from engine.config import Config, ConfigError, compose
 
 __all__ = ["Config", "ConfigError", "SimulationError", "compose", "simulate"]
 

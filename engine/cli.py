@@ -258,6 +258,13 @@ def main() -> None:
     import hydra
     from omegaconf import DictConfig
 
+    from engine.malloc import keep_freed_memory
+
+    try:
+        keep_freed_memory()  # before JAX starts its CPU client (process-wide: the CLI's choice)
+    except ValueError as err:
+        sys.stderr.write(f"error: {err}\n")
+        sys.exit(2)
     logging.raiseExceptions = False  # a log file on a full disk: no traceback on the terminal
     unwritable = precheck_argv(sys.argv[1:])  # Hydra would fail with a traceback
     if unwritable:

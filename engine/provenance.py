@@ -67,8 +67,3 @@ def provenance_table(cfg: Config) -> pd.DataFrame:
     df = pd.DataFrame(rows, columns=["parameter", "value", "source", "ref"])
     df["value"] = df["value"].astype(str)
     return df
-
-
-def provenance_counts(cfg: Config) -> pd.Series:
-    """How many parameters rest on the report, external sources and assumptions."""
-    return provenance_table(cfg)["source"].value_counts()

@@ -93,17 +93,20 @@ def test_chunk_program_reused_only_for_the_same_model(base_result):
 
 
 def test_chains_and_paths_never_share_keys():
-    from distributions.keys import root_key
+    """The engine's own key function: every (chain, draw) pair gets its own uniforms, equal to
+    the two-level fold_in it documents, and swapping chain and draw gives other numbers."""
+    from distributions.keys import chain_draw_uniforms, driver_uniforms, root_key
 
     root = root_key(0)
-    chains, draws = 4, 512
-    keys = jax.vmap(
-        lambda c: jax.vmap(lambda d: jax.random.fold_in(jax.random.fold_in(root, c), d))(
-            np.arange(draws, dtype=np.uint32)
-        )
-    )(np.arange(chains, dtype=np.uint32))
-    data = np.asarray(jax.random.key_data(keys)).reshape(chains * draws, -1)
-    assert len({row.tobytes() for row in data}) == chains * draws
+    chains, draws, names = 4, 512, ("agi", "fx", "launch_delay.fusion")
+    c, d = np.meshgrid(np.arange(chains), np.arange(draws), indexing="ij")
+    u = np.asarray(
+        chain_draw_uniforms(root, c.ravel().astype(np.uint32), d.ravel().astype(np.uint32), names)
+    )
+    assert len({row.tobytes() for row in u}) == chains * draws
+    key = jax.random.fold_in(jax.random.fold_in(root, 3), 17)
+    np.testing.assert_array_equal(u[3 * draws + 17], np.asarray(driver_uniforms(key, names)))
+    assert not np.array_equal(u[1 * draws + 2], u[2 * draws + 1])  # (1, 2) vs (2, 1)
 
 
 def test_chains_see_different_numbers(base_result):

@@ -1,5 +1,6 @@
-"""engine.malloc: importing engine keeps freed memory, so XLA:CPU's big temporaries stop page
-faulting on every call (the reason it exists), and JP2040_MALLOC=default turns it off."""
+"""engine.malloc: keep_freed_memory (called by the command line, not on import) keeps freed
+memory, so XLA:CPU's big temporaries stop page faulting on every call (the reason it exists), and
+JP2040_MALLOC=default turns it off. Importing engine changes nothing process-wide."""
 
 import json
 import os
@@ -10,7 +11,8 @@ import pytest
 
 PROBE = r"""
 import json, resource
-import engine, engine.malloc as m  # before JAX starts its CPU client
+import engine, engine.malloc as m
+m.keep_freed_memory()  # before JAX starts its CPU client, as the command line does
 import jax, jax.numpy as jnp
 
 @jax.jit
@@ -52,14 +54,32 @@ def test_import_keeps_freed_memory_and_the_switch_turns_it_off():
     assert tuned["faults"] < default["faults"] / 4, (tuned, default)
 
 
-def test_unknown_switch_value_is_an_error_naming_it():
+def test_import_has_no_process_wide_side_effects():
+    code = (
+        "import engine, engine.malloc as m, jax; "
+        "from engine import compose; compose([]); "
+        "print(m._applied, jax.config.jax_enable_x64)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "JAX_PLATFORMS": "cpu"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split()[0] == "None"  # mallopt not called
+
+
+def test_unknown_switch_value_is_an_error_naming_it(tmp_path):
     env = {**os.environ, "JP2040_MALLOC": "off", "JAX_PLATFORMS": "cpu"}
     out = subprocess.run(
-        [sys.executable, "-c", "import engine"],
+        [sys.executable, "-m", "engine", f"hydra.run.dir={tmp_path}"],
         env=env,
         capture_output=True,
         text=True,
         timeout=120,
     )
-    assert out.returncode != 0
+    assert out.returncode == 2
     assert "JP2040_MALLOC: unknown value 'off' (valid: engine, default)" in out.stderr
+    assert "Traceback" not in out.stderr

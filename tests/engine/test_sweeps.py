@@ -3,7 +3,6 @@ the SLURM and Ray launcher configs are shipped and compose."""
 
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pandas as pd
@@ -56,13 +55,3 @@ def test_launcher_configs_compose(launcher, target):
             config_name="config", overrides=[f"hydra/launcher={launcher}"], return_hydra_config=True
         )
     assert cfg.hydra.launcher._target_.endswith(target)
-
-
-def test_ray_launcher_is_a_separate_extra():
-    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
-        "optional-dependencies"
-    ]
-    assert extras["ray"] == ["hydra-ray-launcher==1.2.2"]
-    assert not any("ray" in dep for dep in extras["dev"])  # its cloudpickle pin clashes with joblib
-    text = (CONFIG_DIR / "hydra" / "launcher" / "ray_cluster.yaml").read_text()
-    assert "- ray" in text and "num_cpus" in text

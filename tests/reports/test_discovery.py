@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -97,15 +95,14 @@ def test_categorical_driver():
     assert res2.box().loc["code", "categories"] == [1]
 
 
-def test_speed_smoke():
+def test_large_input_finds_the_box():
+    """200,000 rows (speed is measured in bench/prim.py, not asserted here)."""
     rng = np.random.default_rng(2)
     n, d = 200_000, 10
     X = pd.DataFrame(rng.random((n, d)), columns=[f"x{i}" for i in range(d)])
     y = (X["x0"].to_numpy() > 0.8) | (rng.random(n) < 0.02)
-    t0 = time.perf_counter()
     res = prim(X, y)
-    assert time.perf_counter() - t0 < 20.0
-    assert "x0" in res.box().index
+    assert list(res.box().index) == ["x0"]
 
 
 def test_bad_inputs():
