@@ -11,6 +11,7 @@ import math
 import warnings
 from collections.abc import Mapping, Sequence
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import ndtr, ndtri
@@ -253,3 +254,24 @@ def _clip_open(u):
     """Keep correlated uniforms strictly inside (0, 1) after float rounding."""
     dt = u.dtype
     return jnp.clip(u, jnp.finfo(dt).tiny, 1.0 - jnp.finfo(dt).epsneg)
+
+
+# Copulas are JAX pytrees: the factor (and t's df) are leaves, so a changed correlation is a new
+# argument to a compiled program, not a new program. Unflattened copies carry no ``matrix``.
+def _copula_flatten(c):
+    leaves = (c._chol, c.df) if isinstance(c, StudentTCopula) else (c._chol,)
+    return leaves, (type(c), tuple(c.names), c.kind, c.d, c.n_uniforms)
+
+
+def _copula_unflatten(aux, leaves):
+    cls, names, kind, d, n_uniforms = aux
+    obj = object.__new__(cls)
+    obj.names, obj.kind, obj.d, obj.n_uniforms, obj.matrix = list(names), kind, d, n_uniforms, None
+    obj._chol = leaves[0]
+    if cls is StudentTCopula:
+        obj.df = leaves[1]
+    return obj
+
+
+for _cls in (GaussianCopula, StudentTCopula):
+    jax.tree_util.register_pytree_node(_cls, _copula_flatten, _copula_unflatten)

@@ -12,6 +12,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -53,6 +54,7 @@ class DriverTable:
     copula: object | None
     copula_columns: tuple[int, ...]
     uniform_names: tuple[str, ...]
+    group_columns: tuple[tuple[int, ...], ...] = ()  # columns that share one spec (see groups)
 
     @property
     def n_drivers(self) -> int:
@@ -96,13 +98,35 @@ class DriverTable:
     @property
     def groups(self) -> list[tuple[object, tuple[int, ...]]]:
         """(distribution, columns) for each distinct driver spec; ``policy_success`` stays raw."""
-        seen: dict[str, tuple[object, list[int]]] = {}
-        for j, (dist, spec) in enumerate(zip(self.dists, self.specs, strict=True)):
-            if dist is None:
-                continue
-            key = json.dumps(strip_metadata(spec), sort_keys=True, default=str)
-            seen.setdefault(key, (dist, []))[1].append(j)
-        return [(d, tuple(c)) for d, c in seen.values()]
+        return [(self.dists[cols[0]], cols) for cols in self.group_columns]
+
+
+def _group_columns(dists, specs) -> tuple[tuple[int, ...], ...]:
+    """Columns of the drivers that share one spec (one quantile-function call each)."""
+    seen: dict[str, list[int]] = {}
+    for j, (dist, spec) in enumerate(zip(dists, specs, strict=True)):
+        if dist is None:
+            continue
+        key = json.dumps(strip_metadata(spec), sort_keys=True, default=str)
+        seen.setdefault(key, []).append(j)
+    return tuple(tuple(c) for c in seen.values())
+
+
+# The table is a JAX pytree: the distributions' parameters and the copula's factor are leaves (a
+# changed median or correlation is a new argument, not a new program); names, groups and columns
+# are static. Unflattened copies (inside jit) carry no specs.
+def _table_flatten(t: DriverTable):
+    aux = (t.names, t.copula_columns, t.uniform_names, t.group_columns)
+    return (t.dists, t.copula), aux
+
+
+def _table_unflatten(aux, children) -> DriverTable:
+    names, copula_columns, uniform_names, group_columns = aux
+    dists, copula = children
+    return DriverTable(names, dists, (), copula, copula_columns, uniform_names, group_columns)
+
+
+jax.tree_util.register_pytree_node(DriverTable, _table_flatten, _table_unflatten)
 
 
 def build_driver_table(cfg: Config) -> DriverTable:
@@ -150,13 +174,15 @@ def build_driver_table(cfg: Config) -> DriverTable:
             raise ConfigError(str(err)) from err
     copula, columns = _build_copula(d["correlation"], names)
     uniform_names = names + ((COPULA_MIXING,) if isinstance(copula, StudentTCopula) else ())
+    specs = tuple(e[1] for e in entries)
     return DriverTable(
         names=names,
         dists=tuple(dists),
-        specs=tuple(e[1] for e in entries),
+        specs=specs,
         copula=copula,
         copula_columns=columns,
         uniform_names=uniform_names,
+        group_columns=_group_columns(dists, specs),
     )
 
 

@@ -129,14 +129,30 @@ class YearState(NamedTuple):
 
 
 def make_path_fn(params: ModelParams, cols: DriverColumns, dtype=jnp.float32):
-    """Return ``simulate_paths(values) -> (scalars, yearly)`` for a batch of paths.
+    """Return ``simulate_paths(values, success_prob=None, params=None) -> (scalars, yearly)``.
 
-    ``values`` has shape (B, n_drivers). One path is written for one driver vector and
-    ``vmap``-ed; strategy/area aggregation runs on the whole batch. ``scalars`` maps
-    level -> {var: (B, *entity)}; ``yearly`` the same with a year axis after the batch axis,
-    of length ``params.n_report_years``.
+    ``values`` has shape (B, n_drivers). ``params`` (a :class:`ModelParams` pytree of the same
+    structure) replaces the ones given here: inside ``jax.jit`` its numbers are traced
+    arguments, so another market size or coupling reuses the compiled program.
     """
-    p = params
+
+    def simulate_paths(values, success_prob=None, params_=None):
+        p = params if params_ is None else params_
+        return path_outcomes(values, p, cols, dtype, success_prob)
+
+    return simulate_paths
+
+
+def path_outcomes(values, p: ModelParams, cols: DriverColumns, dtype, success_prob=None):
+    """A batch of paths: driver values (B, n_drivers) -> (scalars, yearly).
+
+    One path is written for one driver vector and ``vmap``-ed; strategy/area aggregation runs on
+    the whole batch. ``scalars`` maps level -> {var: (B, *entity)}; ``yearly`` the same with a
+    year axis after the batch axis, of length ``p.n_report_years``. ``p``'s numbers may be
+    traced (a jit argument); its structure (ids, indices, years) is static.
+    ``success_prob`` (S,) is the scenario's policy-success probability (default
+    ``p.success_prob``).
+    """
     m = p.macro
     c = m["couplings"]
     f = lambda x: jnp.asarray(x, dtype)  # noqa: E731
@@ -359,18 +375,10 @@ def make_path_fn(params: ModelParams, cols: DriverColumns, dtype=jnp.float32):
         }
         return dom_y, macro_y, audit
 
-    def simulate_paths(values, success_prob=None):
-        """Batch of paths: values (B, n_drivers) -> (scalars, yearly), leading axis B.
-
-        ``success_prob`` (S,) is the scenario's policy-success probability; an argument rather
-        than a constant, so that every scenario runs the same compiled program.
-        """
-        if success_prob is None:
-            success_prob = f(p.success_prob)
-        dom_y, macro_y, audit = jax.vmap(simulate_path, in_axes=(0, None))(values, success_prob)
-        return outcomes(dom_y, macro_y, p, audit)
-
-    return simulate_paths
+    if success_prob is None:
+        success_prob = f(p.success_prob)
+    dom_y, macro_y, audit = jax.vmap(simulate_path, in_axes=(0, None))(values, success_prob)
+    return outcomes(dom_y, macro_y, p, audit)
 
 
 def _group_sum(x, membership: np.ndarray, mask: np.ndarray | None = None):

@@ -7,9 +7,10 @@ config.
 
 from __future__ import annotations
 
-import math
+import dataclasses
 from dataclasses import dataclass
 
+import jax
 import numpy as np
 
 from engine.config import IMPACTS, Config
@@ -55,7 +56,7 @@ def investment_weights(years, launch_year, start_year, post_years, decay, xp=np)
     # year) x decay ** (start - launch) (one per launch): no power per (year, launch) pair.
     # Clamping the launch at the last year changes nothing where the factor is used (years >
     # launch) and keeps it finite.
-    log_decay = math.log(decay)
+    log_decay = xp.log(decay)
     per_launch = xp.exp((start_year - xp.minimum(launch, xp.max(years))) * log_decay)
     tail = xp.where(years > launch, xp.exp((years - start_year) * log_decay) * per_launch, 1.0)
     live = (years >= start_year) & (years <= launch + post_years)
@@ -239,6 +240,113 @@ class ModelParams:
     failure_share_factor: float
     existing_shrink: float
     macro: dict  # plain floats and small dicts from configs/macro (read-only)
+
+
+# ---------------------------------------------------------------- ModelParams as a JAX pytree
+# Numbers are leaves (traced when the params are a jit argument, so a changed market or coupling
+# reuses the compiled program); ids, indices, masks, the year grid and the macro block's strings
+# are static aux data (a change there is a change of structure and compiles anew).
+STATIC_FIELDS = (
+    "years",
+    "n_report_years",
+    "index_2040",
+    "domain_ids",
+    "strategy_ids",
+    "area_ids",
+    "strategy_index",
+    "report_basis",
+    "is_photonics",
+    "domain_strategy",
+    "domain_area",
+    "impact_ids",
+    "impact_domain",
+    "impact_strategy",
+    "impact_is_revenue",
+    "global_scope",
+    "ai_domain",
+    "dc_strategy",
+    "precondition",
+    "start_year",
+    "market_tie",
+)
+
+
+class _Frozen:
+    """A hashable, comparable holder for a static NumPy array in pytree aux data."""
+
+    __slots__ = ("array", "_key")
+
+    def __init__(self, array):
+        self.array = np.asarray(array)
+        self._key = (self.array.dtype.str, self.array.shape, self.array.tobytes())
+
+    def __hash__(self):
+        return hash(self._key)
+
+    def __eq__(self, other):
+        return isinstance(other, _Frozen) and self._key == other._key
+
+
+def _freeze(v):
+    return _Frozen(v) if isinstance(v, np.ndarray) else v
+
+
+def _thaw(v):
+    return v.array if isinstance(v, _Frozen) else v
+
+
+def _split_macro(node, path=()):
+    """(numbers as a pytree with None where a string was, ((path, string), ...))."""
+    if isinstance(node, dict):
+        nums, strs = {}, []
+        for k, v in node.items():
+            nums[k], sub = _split_macro(v, (*path, k))
+            strs += sub
+        return nums, tuple(strs)
+    if isinstance(node, (list, tuple)):
+        parts = [_split_macro(v, (*path, i)) for i, v in enumerate(node)]
+        return [n for n, _ in parts], tuple(x for _, sub in parts for x in sub)
+    if isinstance(node, (str, bool)) or node is None:
+        return None, ((path, node),)
+    return node, ()
+
+
+def _join_macro(nums, strs):
+    out = nums
+    for path, value in strs:
+        parent = out
+        for k in path[:-1]:
+            parent = parent[k]
+        parent[path[-1]] = value
+    return out
+
+
+def _params_flatten(p: ModelParams):
+    numeric = tuple(getattr(p, n) for n in _NUMERIC_FIELDS)
+    macro_nums, macro_strs = _split_macro(p.macro)
+    static = tuple(_freeze(getattr(p, n)) for n in STATIC_FIELDS)
+    return (numeric, macro_nums), (static, macro_strs)
+
+
+def _params_unflatten(aux, children) -> ModelParams:
+    static, macro_strs = aux
+    numeric, macro_nums = children
+    macro = _join_macro(jax.tree_util.tree_map(lambda x: x, macro_nums), macro_strs)
+    obj = object.__new__(ModelParams)
+    for n, v in zip(_NUMERIC_FIELDS, numeric, strict=True):
+        object.__setattr__(obj, n, v)
+    for n, v in zip(STATIC_FIELDS, static, strict=True):
+        object.__setattr__(obj, n, _thaw(v))
+    object.__setattr__(obj, "macro", macro)
+    return obj
+
+
+_NUMERIC_FIELDS = tuple(
+    f.name
+    for f in dataclasses.fields(ModelParams)
+    if f.name not in STATIC_FIELDS and f.name != "macro"
+)
+jax.tree_util.register_pytree_node(ModelParams, _params_flatten, _params_unflatten)
 
 
 def build_params(cfg: Config) -> ModelParams:
