@@ -165,6 +165,10 @@ def run_job(cfg: Config, run_dir: Path, overrides=()) -> int:
         from engine.calibration import run_calibration
 
         return run_calibration(cfg, run_dir, overrides)
+    if cfg.mode in ("baseline", "check"):  # regression checks for CI: exit 0 / 1 / 2
+        from engine.regression import run_regression
+
+        return run_regression(cfg, run_dir, overrides)
 
     from engine import simulate
     from reports.cli import write_reports

@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
-MODES = ("run", "calibrate", "provenance", "prior")
+MODES = ("run", "calibrate", "provenance", "prior", "baseline", "check")
 TOP_LEVEL = ("engine", "scenario", "drivers", "domains", "strategies", "macro", "report", "mode")
+OPTIONAL = ("check",)  # may be absent (configs saved before it existed)
 
 
 class ConfigError(ValueError):
@@ -89,6 +90,16 @@ class ReportConfig:
 
 
 @dataclass(frozen=True)
+class CheckConfig:
+    """``mode=check`` settings (engine/regression.py): baseline path, exact|statistical|auto, k."""
+
+    baseline: str | None = None
+    mode: str = "auto"
+    k: float | str = "auto"
+    alpha: float = 0.01
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole validated config; ``raw`` keeps the plain resolved mapping for the manifest."""
 
@@ -101,6 +112,7 @@ class Config:
     report: ReportConfig
     mode: str
     raw: dict[str, Any]
+    check: CheckConfig = CheckConfig()
 
     @property
     def domain_ids(self) -> tuple[str, ...]:
@@ -177,7 +189,7 @@ def load_group_option(group: str, name: str) -> dict:
 def validate(raw: Mapping[str, Any]) -> Config:
     """Check a plain config mapping and build the typed :class:`Config`."""
     raw = dict(raw)
-    _check_keys(raw, TOP_LEVEL, "")
+    _check_keys(raw, TOP_LEVEL + OPTIONAL, "")
     for key in TOP_LEVEL:
         if key not in raw:
             raise ConfigError(f"{key}: missing config group")
@@ -196,6 +208,9 @@ def validate(raw: Mapping[str, Any]) -> Config:
     mode = raw["mode"]
     if mode not in MODES:
         raise ConfigError(f"mode: unknown mode {mode!r} (valid: {', '.join(MODES)})")
+    from engine.regression import check_settings
+
+    check = check_settings(_build(CheckConfig, raw.get("check") or {}, "check"), mode)
     _check_structure(domains, strategies, scenario)
     _check_domains(domains)
     _check_drivers(_mapping(raw["drivers"], "drivers"), domains)
@@ -210,6 +225,7 @@ def validate(raw: Mapping[str, Any]) -> Config:
         report=report,
         mode=mode,
         raw=raw,
+        check=check,
     )
 
 
