@@ -30,9 +30,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from engine.drift import QUANTILES
 from engine.stats import has_histogram
 
-QUANTILES = {"p05": 0.05, "p50": 0.5, "p95": 0.95}
 QUANTILE_WINDOW = 2.0  # w above
 MIN_KURTOSIS_DRAWS = 16  # fewer kept draws: only the histogram and the extremes
 COLUMNS = ("mcse_sd", "mcse_p05", "mcse_p50", "mcse_p95", "quantile_n")
@@ -193,8 +193,8 @@ def _histogram_cdf(st, lo_v: np.ndarray, hi_v: np.ndarray) -> tuple[np.ndarray, 
         edges = np.clip(np.concatenate([[vmin[i]], inner, [vmax[i]]]), vmin[i], vmax[i])
         cum = np.concatenate([[0.0], np.cumsum(hist[i])]) / total
         # bin j spans edges[j] .. edges[j + 1]; cum[j] is the mass below edges[j]
-        j_lo = np.searchsorted(edges, lo_v[i], side="left") - 1
-        j_hi = np.searchsorted(edges, hi_v[i], side="right")
+        j_lo = np.searchsorted(edges, lo_v[i], side="right") - 1  # edges[j_lo] <= lo < ...
+        j_hi = np.searchsorted(edges, hi_v[i], side="left")  # ... < hi <= edges[j_hi]
         out_lo[i] = 0.0 if j_lo < 0 else cum[min(j_lo, bins + 2)]
         out_hi[i] = 1.0 if j_hi > bins + 2 else cum[j_hi]
     return out_lo, out_hi

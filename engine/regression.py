@@ -19,32 +19,7 @@ refuses before any compute when the structure differs; simulates; compares every
 returns 0 (pass), 1 (drift) or 2 (not comparable: another structure, missing rows, an exact check
 across seeds, versions or platforms, a missing or corrupt baseline).
 
-``check.mode``:
-
-- ``exact``: the same seed, path count, chains, dtype, kept-draw settings, package versions and
-  platform, else exit 2. Each statistic must match within ``FLOAT_RTOL`` (1e-5) of the row's
-  scale ``max(|baseline|, |now|, sd)`` plus ``FLOAT_ATOL``: float32 draws, float64 merges whose
-  order follows the device count and chunk size (they agree to a few ULP, engine.stats).
-- ``statistical``: for the mean, ``|diff| <= k sqrt(mcse_a**2 + mcse_b**2)``, each side's MCSE
-  being the larger of the two scaled to its own path count (under "nothing moved" both estimate
-  the same error; a sample that missed a rare spike, or a cell with no event at all, would
-  otherwise claim a tiny error). For a quantile the same test runs on the probability scale:
-  ``diff = p - F_now(q_baseline)`` (``F_now`` from the new run's draws or histogram; at an atom
-  the distance to the interval ``[F(q-), F(q)]``) with MCSE ``sqrt(p (1 - p) / n)`` per run, which
-  needs no density estimate and stays valid at atoms (zero revenue before a launch) where the
-  value-scale error breaks down. The sd is compared in exact mode only: its error needs the
-  fourth moment, which the heavy, zero-inflated outputs estimate too poorly at CI path counts
-  (spread changes show in p05 and p95). Rows with zero error on both sides (point masses) must
-  match within the float tolerance; any row also passes when within it.
-- ``auto`` (default): exact when everything exact needs is equal, else statistical.
-
-``check.k=auto`` controls the family-wise false-alarm rate of a clean rerun with another seed
-over the ``m`` statistics tested (point masses excluded) by Bonferroni:
-``k = Phi^-1(1 - alpha / (2 m))``, ``alpha = check.alpha = 0.01`` (k ~ 4.9 for m ~ 10,000).
-Bonferroni holds under any dependence, and the rows are strongly correlated (the years of one
-trajectory, a domain and its area), so the true rate is below alpha as far as the normal
-approximation holds; the quantile test is exact in its binomial limit, the mean's MCSE is
-estimated.
+``check.mode`` (exact, statistical, auto) and the tolerances: engine/drift.py.
 """
 
 from __future__ import annotations
@@ -55,24 +30,20 @@ import logging
 import math
 import platform
 from pathlib import Path
-from statistics import NormalDist
-
-import numpy as np
 
 from engine.config import ConfigError
+from engine.drift import KEY, STATISTICS, compare, verdict
+
+MCSE_COLUMNS = ("mcse_sd", "mcse_p05", "mcse_p50", "mcse_p95", "quantile_n")
+MCSE_COLUMNS += tuple(f"{q}_bin_{side}" for q in ("p05", "p50", "p95") for side in ("lo", "hi"))
 
 log = logging.getLogger("jp2040.regression")
 
 FORMAT, VERSION = "jp2040-baseline", 1
-STATISTICS = ("mean", "sd", "p05", "p50", "p95")
-QUANTILES = {"p05": 0.05, "p50": 0.5, "p95": 0.95}
-KEY = ("group", "variable", "entity", "year")
-FLOAT_RTOL, FLOAT_ATOL = 1e-5, 1e-12
 CHECK_MODES = ("auto", "exact", "statistical")
 EXACT_ENGINE = ("seed", "n_paths", "chains", "dtype", "keep_paths", "keep_trajectories")
 EXACT_ENGINE += ("histogram_bins",)
 PASS, DRIFT, NOT_COMPARABLE = 0, 1, 2
-SHOW_ROWS = 10
 
 
 class NotComparable(ConfigError):
@@ -100,11 +71,6 @@ def check_settings(check, mode: str):
             "baseline.json written by mode=baseline)"
         )
     return check
-
-
-def default_k(m: int, alpha: float = 0.01) -> float:
-    """Bonferroni: each of ``m`` two-sided z tests at ``alpha / m``."""
-    return NormalDist().inv_cdf(1.0 - alpha / (2.0 * max(m, 1)))
 
 
 # ----------------------------------------------------------------------------- metadata
@@ -198,9 +164,14 @@ def metadata(cfg, overrides, result) -> dict:
 
 
 def _keys(df):
-    year = df["year"].astype("Int64").astype(str).replace("<NA>", "")
-    entity = df["entity"].fillna("").astype(str)
-    return df["group"].astype(str) + "/" + df["variable"].astype(str) + "/" + entity + "/" + year
+    """``group/variable/entity/year`` per row (entity and year empty where absent)."""
+    import pandas as pd
+
+    def text(v):
+        return "" if pd.isna(v) else str(int(v)) if isinstance(v, float) else str(v)
+
+    cols = [df[c].tolist() for c in KEY]
+    return pd.Series(["/".join(text(v) for v in row) for row in zip(*cols, strict=True)])
 
 
 def simulate_table(cfg, run_dir: Path, overrides):
@@ -288,8 +259,11 @@ def load_baseline(path) -> tuple:
         )
     import io
 
-    table = pd.read_csv(io.BytesIO(data))
-    cols = set(KEY) | set(STATISTICS) | {f"mcse_{s}" for s in STATISTICS} | {"quantile_n"}
+    try:
+        table = pd.read_csv(io.BytesIO(data))
+    except (ValueError, UnicodeDecodeError) as err:  # pandas' parser errors are ValueErrors
+        raise NotComparable(f"{where}: {csv_path} is not a CSV table ({err})") from None
+    cols = set(KEY) | set(STATISTICS) | {f"mcse_{s}" for s in STATISTICS} | set(MCSE_COLUMNS)
     missing = sorted(cols - set(table.columns))
     if missing:
         raise NotComparable(f"{where}: {csv_path} lacks the columns {', '.join(missing)}")
@@ -361,103 +335,6 @@ def choose_mode(requested: str, meta: dict, cfg) -> tuple[str, list[str]]:
     return "exact", reasons
 
 
-def rank_z(p, f_lo, f_hi, n_base, n_now):
-    """z of a quantile on the probability scale: the baseline's p-quantile sits at ranks
-    [f_lo, f_hi] of this run; each run's rank error is binomial, sqrt(p (1 - p) / n). Compared
-    on the arcsine scale ``2 asin(sqrt(F))`` (variance 1/n whatever F: the binomial's skew at
-    p05 and p95 with the 256 kept trajectories would otherwise fatten the tails), with a
-    continuity correction of half a step per run. Positive: the distribution moved up."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        step = 0.5 / n_base + 0.5 / n_now
-        u = np.clip(p, f_lo - step, f_hi + step)
-        t = 2 * (np.arcsin(np.sqrt(p)) - np.arcsin(np.sqrt(np.clip(u, 0.0, 1.0))))
-        return t / np.sqrt(1 / n_base + 1 / n_now)
-
-
-def compare(base, now, result, mode: str, k="auto", alpha=0.01, n_paths=(1, 1), rows=None):
-    """One row per (summary row, statistic): baseline, now, diff, mcse_baseline, mcse_now, z,
-    test (exact, mcse, rank, not tested), passed; failed rows first, then by |z|.
-
-    ``base`` is aligned to ``now`` (``result.summary()`` with MCSE columns, same rows); ``rows``:
-    a mask of the rows to compare (None: all); ``n_paths``: (baseline, now) path counts. z is the
-    difference in combined MCSE (value scale; probability scale for ``rank``). Returns (table,
-    the k used, None in exact mode)."""
-    import pandas as pd
-
-    from engine.mcse import rank_intervals
-
-    ranks = None
-    if mode == "statistical":
-        known = {}
-        for q in QUANTILES:  # a histogram quantile is known only within its bin
-            v = base[q].to_numpy(float)
-            lo = base.get(f"{q}_bin_lo", pd.Series(np.nan, index=base.index)).to_numpy(float)
-            hi = base.get(f"{q}_bin_hi", pd.Series(np.nan, index=base.index)).to_numpy(float)
-            known[q] = (
-                np.where(np.isnan(lo), v, np.minimum(lo, v)),
-                np.where(np.isnan(hi), v, np.maximum(hi, v)),
-            )
-        ranks = rank_intervals(result, known)
-    scale_r = math.sqrt(n_paths[0] / n_paths[1])  # mcse_now ~ mcse_base * scale_r
-    frames = []
-    for stat in STATISTICS:
-        a, b = base[stat].to_numpy(float), now[stat].to_numpy(float)
-        ma = np.nan_to_num(base[f"mcse_{stat}"].to_numpy(float))
-        mb = np.nan_to_num(now[f"mcse_{stat}"].to_numpy(float))
-        diff = b - a
-        scale = np.nanmax(np.abs(np.stack([a, b, base["sd"], now["sd"]])), axis=0)
-        close = (np.abs(diff) <= FLOAT_RTOL * np.nan_to_num(scale) + FLOAT_ATOL) | (
-            np.isnan(a) & np.isnan(b)
-        )
-        test = np.full(len(a), "exact", dtype=object)
-        if mode == "statistical" and stat == "mean":
-            ma, mb = np.maximum(ma, mb / scale_r), np.maximum(mb, ma * scale_r)
-            test[:] = "mcse"
-        se = np.sqrt(ma**2 + mb**2)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            z = np.where(se > 0, diff / se, np.where(close, 0.0, np.sign(diff) * np.inf))
-        z = np.where(np.isnan(a) ^ np.isnan(b), np.inf, np.nan_to_num(z, nan=0.0))
-        if mode == "statistical" and stat in QUANTILES:
-            p = QUANTILES[stat]
-            f_lo, f_hi, n_now = ranks[stat]
-            n_base = base["quantile_n"].to_numpy(float)
-            z_rank = rank_z(p, f_lo, f_hi, n_base, n_now)
-            ok = np.isfinite(z_rank)
-            z = np.where(ok, z_rank, z)
-            test = np.where(ok, "rank", test)
-        if mode == "statistical" and stat == "sd":
-            test[:] = "not tested"
-        keep = slice(None) if rows is None else np.asarray(rows, bool)
-        frames.append(
-            pd.DataFrame(
-                {
-                    **{c: base[c].to_numpy() for c in KEY},
-                    "statistic": stat,
-                    "baseline": a,
-                    "now": b,
-                    "diff": diff,
-                    "mcse_baseline": ma,
-                    "mcse_now": mb,
-                    "z": z,
-                    "test": test,
-                    "close": close,
-                }
-            )[keep]
-        )
-    table = pd.concat(frames, ignore_index=True)
-    tested = (table["test"] != "not tested").to_numpy()
-    if mode == "exact":
-        table["passed"] = table["close"]
-        k_used = None
-    else:
-        spread = (table["mcse_baseline"] > 0) | (table["mcse_now"] > 0)
-        m = int((tested & spread.to_numpy()).sum())
-        k_used = default_k(m, alpha) if k == "auto" else float(k)
-        table["passed"] = table["close"] | ~tested | (np.abs(table["z"]) <= k_used)
-    order = np.lexsort((-np.abs(table["z"].to_numpy()), table["passed"].to_numpy()))
-    return table.drop(columns="close").iloc[order].reset_index(drop=True), k_used
-
-
 # ----------------------------------------------------------------------------- the modes
 
 
@@ -495,6 +372,8 @@ def run_check(cfg, run_dir: Path, overrides=()) -> int:
     log.info("check: %s mode%s; overrides %s", mode, f" ({'; '.join(why)})" if why else "", replay)
     result, now = simulate_table(rerun, run_dir, replay)
     base_keys, now_keys = _keys(base), _keys(now)
+    if not base_keys.is_unique:
+        raise NotComparable(f"check.baseline: {cfg.check.baseline} has duplicate rows")
     missing = base_keys[~base_keys.isin(now_keys)]
     if len(missing):
         raise NotComparable(
@@ -509,51 +388,3 @@ def run_check(cfg, run_dir: Path, overrides=()) -> int:
     write_csv_atomic(table, run_dir / "check.csv")
     print(verdict(table, mode, k, cfg.check.alpha, changed, extra, run_dir))
     return DRIFT if not table["passed"].all() else PASS
-
-
-def verdict(table, mode, k, alpha, changed=(), extra=0, run_dir=None) -> str:
-    """The terminal report: config changes, the rows that moved most, one verdict line."""
-    import pandas as pd
-
-    lines = []
-    if changed:
-        lines.append(f"config differs from the baseline at {len(changed)} keys:")
-        lines += [f"  {c}" for c in changed[:8]] + (["  ..."] if len(changed) > 8 else [])
-    tested = table[table["test"] != "not tested"]
-    top = tested.head(SHOW_ROWS)
-    if len(top):
-        head = f"{'variable':42s} {'entity':24s} {'year':>4s} {'stat':>4s} {'baseline':>11s} {'now':>11s} {'z':>8s}"
-        lines.append(head)
-        for r in top.itertuples():
-            year = "" if pd.isna(r.year) else str(int(r.year))
-            flag = "" if r.passed else "  DRIFT"
-            lines.append(
-                f"{r.group + '/' + r.variable:42.42s} {str(r.entity or ''):24.24s} {year:>4s} "
-                f"{r.statistic:>4s} {r.baseline:11.4g} {r.now:11.4g} {r.z:8.2f}{flag}"
-            )
-    how = (
-        "exact (float tolerance 1e-5 of scale)"
-        if mode == "exact"
-        else (f"statistical, k={k:.2f} (alpha={alpha:g} over {len(tested)} statistics)")
-    )
-    failed = tested[~tested["passed"]]
-    if extra:
-        lines.append(f"{extra} rows of this run are not in the baseline (not compared)")
-    if run_dir is not None:
-        lines.append(f"wrote {Path(run_dir) / 'check.csv'}")
-    if len(failed):
-        names = list(dict.fromkeys(failed["group"] + "/" + failed["variable"]))
-        more = f" (+{len(names) - 12} more)" if len(names) > 12 else ""
-        lines.append(
-            f"check {how}: DRIFT: {len(failed)} of {len(tested)} statistics moved, in "
-            f"{', '.join(names[:12])}{more}"
-        )
-    else:
-        worst = tested.iloc[0] if len(tested) else None
-        at = (
-            ""
-            if worst is None
-            else f"; largest |z| {abs(worst['z']):.2f} ({worst['group']}/{worst['variable']} {worst['statistic']})"
-        )
-        lines.append(f"check {how}: PASS{at}")
-    return "\n".join(lines)
