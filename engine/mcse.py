@@ -192,11 +192,13 @@ def _histogram_cdf(st, lo_v: np.ndarray, hi_v: np.ndarray) -> tuple[np.ndarray, 
         inner = np.linspace(lo_e[i], hi_e[i], bins + 1)
         edges = np.clip(np.concatenate([[vmin[i]], inner, [vmax[i]]]), vmin[i], vmax[i])
         cum = np.concatenate([[0.0], np.cumsum(hist[i])]) / total
-        # bin j spans edges[j] .. edges[j + 1]; cum[j] is the mass below edges[j]
-        j_lo = np.searchsorted(edges, lo_v[i], side="right") - 1  # edges[j_lo] <= lo < ...
-        j_hi = np.searchsorted(edges, hi_v[i], side="left")  # ... < hi <= edges[j_hi]
-        out_lo[i] = 0.0 if j_lo < 0 else cum[min(j_lo, bins + 2)]
-        out_hi[i] = 1.0 if j_hi > bins + 2 else cum[j_hi]
+        # bin j spans edges[j] .. edges[j + 1] and cum[j] is the mass of bins 0 .. j - 1. At
+        # most F(lo-): the bins that end below lo; at least F(hi): the bins that start at or
+        # below hi (at a point mass, where the edges collapse, [0, 1])
+        below = np.searchsorted(edges, lo_v[i], side="left") - 1
+        upto = np.searchsorted(edges, hi_v[i], side="right")
+        out_lo[i] = cum[min(max(below, 0), bins + 2)]
+        out_hi[i] = cum[min(upto, bins + 2)]
     return out_lo, out_hi
 
 
