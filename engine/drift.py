@@ -71,7 +71,7 @@ def compare(base, now, result, mode: str, k="auto", alpha=0.01, n_paths=(1, 1), 
     ``base`` is aligned to ``now`` (``result.summary()`` with MCSE columns, same rows); ``rows``:
     a mask of the rows to compare (None: all); ``n_paths``: (baseline, now) path counts. z is the
     difference in combined MCSE (value scale; probability scale for ``rank``). Returns (table,
-    the k used, None in exact mode)."""
+    the k used and the number m of statistics it was chosen for; None, None in exact mode)."""
     import pandas as pd
 
     from engine.mcse import rank_intervals
@@ -137,17 +137,17 @@ def compare(base, now, result, mode: str, k="auto", alpha=0.01, n_paths=(1, 1), 
     tested = (table["test"] != "not tested").to_numpy()
     if mode == "exact":
         table["passed"] = table["close"]
-        k_used = None
+        k_used = m = None
     else:
         spread = (table["mcse_baseline"] > 0) | (table["mcse_now"] > 0)
         m = int((tested & spread.to_numpy()).sum())
         k_used = default_k(m, alpha) if k == "auto" else float(k)
         table["passed"] = table["close"] | ~tested | (np.abs(table["z"]) <= k_used)
     order = np.lexsort((-np.abs(table["z"].to_numpy()), table["passed"].to_numpy()))
-    return table.drop(columns="close").iloc[order].reset_index(drop=True), k_used
+    return table.drop(columns="close").iloc[order].reset_index(drop=True), k_used, m
 
 
-def verdict(table, mode, k, alpha, changed=(), extra=0, run_dir=None) -> str:
+def verdict(table, mode, k, m, alpha, changed=(), extra=0, run_dir=None) -> str:
     """The terminal report: config changes, the rows that moved most, one verdict line."""
     import pandas as pd
 
@@ -158,8 +158,10 @@ def verdict(table, mode, k, alpha, changed=(), extra=0, run_dir=None) -> str:
     tested = table[table["test"] != "not tested"]
     top = tested.head(SHOW_ROWS)
     if len(top):
-        head = f"{'variable':42s} {'entity':24s} {'year':>4s} {'stat':>4s} {'baseline':>11s} {'now':>11s} {'z':>8s}"
-        lines.append(head)
+        lines.append(
+            f"{'variable':42s} {'entity':24s} {'year':>4s} {'stat':>4s} {'baseline':>11s} "
+            f"{'now':>11s} {'z':>8s}"
+        )
         for r in top.itertuples():
             year = "" if pd.isna(r.year) else str(int(r.year))
             flag = "" if r.passed else "  DRIFT"
@@ -167,11 +169,9 @@ def verdict(table, mode, k, alpha, changed=(), extra=0, run_dir=None) -> str:
                 f"{r.group + '/' + r.variable:42.42s} {str(r.entity or ''):24.24s} {year:>4s} "
                 f"{r.statistic:>4s} {r.baseline:11.4g} {r.now:11.4g} {r.z:8.2f}{flag}"
             )
-    how = (
-        "exact (float tolerance 1e-5 of scale)"
-        if mode == "exact"
-        else (f"statistical, k={k:.2f} (alpha={alpha:g} over {len(tested)} statistics)")
-    )
+    how = "exact (float tolerance 1e-5 of scale)"
+    if mode != "exact":
+        how = f"statistical, k={k:.2f} (alpha={alpha:g} over {m} statistics)"
     failed = tested[~tested["passed"]]
     if extra:
         lines.append(f"{extra} rows of this run are not in the baseline (not compared)")
@@ -185,11 +185,9 @@ def verdict(table, mode, k, alpha, changed=(), extra=0, run_dir=None) -> str:
             f"{', '.join(names[:SHOW_NAMES])}{more}"
         )
     else:
-        worst = tested.iloc[0] if len(tested) else None
-        at = (
-            ""
-            if worst is None
-            else f"; largest |z| {abs(worst['z']):.2f} ({worst['group']}/{worst['variable']} {worst['statistic']})"
-        )
+        at = ""
+        if len(tested):
+            w = tested.iloc[0]
+            at = f"; largest |z| {abs(w['z']):.2f} ({w['group']}/{w['variable']} {w['statistic']})"
         lines.append(f"check {how}: PASS{at}")
     return "\n".join(lines)

@@ -362,7 +362,12 @@ def run_check(cfg, run_dir: Path, overrides=()) -> int:
 
     base, meta = load_baseline(cfg.check.baseline)
     replay = model_overrides(list(meta["overrides"]) + list(overrides))
-    rerun = compose_overrides(replay)
+    try:
+        rerun = compose_overrides(replay)
+    except NotComparable:
+        raise
+    except ConfigError as err:  # e.g. a key the baseline overrode is gone from the configs
+        raise NotComparable(f"the overrides {replay} do not compose now: {err}") from None
     reasons = structure_reasons(meta["structure"], structure(rerun))
     if reasons:
         raise NotComparable("another model structure: " + "; ".join(reasons))
@@ -376,15 +381,17 @@ def run_check(cfg, run_dir: Path, overrides=()) -> int:
         raise NotComparable(f"check.baseline: {cfg.check.baseline} has duplicate rows")
     missing = base_keys[~base_keys.isin(now_keys)]
     if len(missing):
+        example = ", ".join(missing.iloc[:3])
         raise NotComparable(
-            f"{len(missing)} baseline rows are missing from this run (e.g. {', '.join(missing[:3])})"
+            f"{len(missing)} baseline rows are missing from this run (e.g. {example}); "
+            "an output was removed or renamed: write a new baseline"
         )
     extra = int((~now_keys.isin(base_keys)).sum())
     aligned = base.set_index(base_keys).reindex(now_keys).reset_index(drop=True)
     aligned[list(KEY)] = now[list(KEY)].to_numpy()
     n_paths = (meta["engine"]["n_paths"], rerun.engine.n_paths)
     rows = now_keys.isin(base_keys).to_numpy()
-    table, k = compare(aligned, now, result, mode, cfg.check.k, cfg.check.alpha, n_paths, rows)
+    table, k, m = compare(aligned, now, result, mode, cfg.check.k, cfg.check.alpha, n_paths, rows)
     write_csv_atomic(table, run_dir / "check.csv")
-    print(verdict(table, mode, k, cfg.check.alpha, changed, extra, run_dir))
+    print(verdict(table, mode, k, m, cfg.check.alpha, changed, extra, run_dir))
     return DRIFT if not table["passed"].all() else PASS
