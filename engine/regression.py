@@ -34,6 +34,8 @@ from pathlib import Path
 from engine.config import ConfigError
 from engine.drift import KEY, STATISTICS, compare, verdict
 
+# engine.mcse.COLUMNS + BIN_COLUMNS (engine.mcse imports JAX; this module is imported by the
+# config's validation)
 MCSE_COLUMNS = ("mcse_sd", "mcse_p05", "mcse_p50", "mcse_p95", "quantile_n")
 MCSE_COLUMNS += tuple(f"{q}_bin_{side}" for q in ("p05", "p50", "p95") for side in ("lo", "hi"))
 
@@ -44,6 +46,8 @@ CHECK_MODES = ("auto", "exact", "statistical")
 EXACT_ENGINE = ("seed", "n_paths", "chains", "dtype", "keep_paths", "keep_trajectories")
 EXACT_ENGINE += ("histogram_bins",)
 PASS, DRIFT, NOT_COMPARABLE = 0, 1, 2
+NOT_NUMBERS = ("mode", "check", "report")  # config groups that do not change the numbers
+QUIET = ("engine.progress", "engine.checkpoint_every", "engine.host_devices")  # nor these
 
 
 class NotComparable(ConfigError):
@@ -156,7 +160,7 @@ def metadata(cfg, overrides, result) -> dict:
         "platform": platform_info(),
         "git_revision": git_revision(),
         "structure": structure(cfg),
-        "config": {k: v for k, v in cfg.raw.items() if k not in ("mode", "check")},
+        "config": {k: v for k, v in cfg.raw.items() if k not in NOT_NUMBERS},
     }
 
 
@@ -372,8 +376,11 @@ def run_check(cfg, run_dir: Path, overrides=()) -> int:
     if reasons:
         raise NotComparable("another model structure: " + "; ".join(reasons))
     mode, why = choose_mode(cfg.check.mode, meta, rerun)
-    now_config = {k: v for k, v in rerun.raw.items() if k not in ("mode", "check")}
-    changed = config_diff(meta.get("config", {}), json.loads(json.dumps(now_config, default=str)))
+    now_config = {k: v for k, v in rerun.raw.items() if k not in NOT_NUMBERS}
+    now_config = json.loads(json.dumps(now_config, default=str))  # as the baseline stored it
+    changed = [
+        c for c in config_diff(meta.get("config", {}), now_config) if not c.startswith(QUIET)
+    ]
     log.info("check: %s mode%s; overrides %s", mode, f" ({'; '.join(why)})" if why else "", replay)
     result, now = simulate_table(rerun, run_dir, replay)
     base_keys, now_keys = _keys(base), _keys(now)
