@@ -24,7 +24,7 @@ class CheckpointError(RuntimeError):
 
 def run_fingerprint(cfg, process_index: int, process_count: int, supplied: bool) -> str:
     """Hash of everything that decides the numbers: the model config and the process split."""
-    raw = {k: v for k, v in cfg.raw.items() if k not in ("report", "mode")}
+    raw = {k: v for k, v in cfg.raw.items() if k not in ("report", "mode", "check")}
     raw["engine"] = {k: v for k, v in raw["engine"].items() if k not in ("progress",)}
     text = json.dumps([raw, process_index, process_count, supplied], sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()

@@ -180,6 +180,14 @@ def run_job(cfg: Config, run_dir: Path, overrides=()) -> int:
         from engine.reverse_job import run_reverse
 
         return run_reverse(cfg, run_dir, overrides)
+    if cfg.mode in ("baseline", "check"):  # regression checks for CI: exit 0 / 1 / 2
+        from engine.regression import run_regression
+
+        return run_regression(cfg, run_dir, overrides)
+    if cfg.mode == "sweep":  # many parameter points, one compiled program, paired
+        from engine.sweep_job import run_sweep
+
+        return run_sweep(cfg, run_dir, overrides)
 
     from engine import simulate
     from reports.cli import write_reports

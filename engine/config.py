@@ -16,9 +16,13 @@ from pathlib import Path
 from typing import Any
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
-MODES = ("run", "calibrate", "provenance", "prior", "reverse")
+MODES = ("run", "calibrate", "provenance", "prior", "reverse", "baseline", "check", "sweep")
 TOP_LEVEL = ("engine", "scenario", "drivers", "domains", "strategies", "macro", "report", "mode")
-OPTIONAL_GROUPS = ("reverse",)  # may be absent from a plain mapping (defaults apply)
+OPTIONAL_GROUPS = (
+    "reverse",
+    "check",
+    "sweep",
+)  # may be absent from a plain mapping (defaults apply)
 
 
 class ConfigError(ValueError):
@@ -115,6 +119,25 @@ class ReverseConfig:
 
 
 @dataclass(frozen=True)
+class CheckConfig:
+    """``mode=check`` settings (engine/regression.py): baseline path, exact|statistical|auto, k."""
+
+    baseline: str | None = None
+    mode: str = "auto"
+    k: float | str = "auto"
+    alpha: float = 0.01
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """``mode=sweep`` (engine/sweep_job.py): ``grid`` maps config keys to lists of values; ``mode``
+    grid (every combination) or paired (the lists zipped)."""
+
+    grid: dict[str, Any] = field(default_factory=dict)
+    mode: str = "grid"
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole validated config; ``raw`` keeps the plain resolved mapping for the manifest."""
 
@@ -128,6 +151,8 @@ class Config:
     mode: str
     raw: dict[str, Any]
     reverse: ReverseConfig = field(default_factory=ReverseConfig)
+    check: CheckConfig = CheckConfig()
+    sweep: SweepConfig = field(default_factory=SweepConfig)
 
     @property
     def domain_ids(self) -> tuple[str, ...]:
@@ -225,6 +250,16 @@ def validate(raw: Mapping[str, Any]) -> Config:
         raise ConfigError(f"mode: unknown mode {mode!r} (valid: {', '.join(MODES)})")
     reverse = _build(ReverseConfig, raw.get("reverse", {}), "reverse")
     _check_reverse(reverse, mode)
+    from engine.regression import check_settings
+
+    check = check_settings(_build(CheckConfig, raw.get("check") or {}, "check"), mode)
+    sweep = _build(SweepConfig, raw.get("sweep") or {}, "sweep")
+    if sweep.mode not in ("grid", "paired"):
+        raise ConfigError(f"sweep.mode: unknown mode {sweep.mode!r} (valid: grid, paired)")
+    if mode == "sweep" and not sweep.grid:
+        raise ConfigError(
+            "sweep.grid: missing for mode=sweep (e.g. 'sweep.grid={drivers.agi.median:[2031,2040]}')"
+        )
     _check_structure(domains, strategies, scenario)
     _check_domains(domains)
     _check_drivers(_mapping(raw["drivers"], "drivers"), domains)
@@ -240,6 +275,8 @@ def validate(raw: Mapping[str, Any]) -> Config:
         mode=mode,
         raw=raw,
         reverse=reverse,
+        check=check,
+        sweep=sweep,
     )
 
 
