@@ -25,6 +25,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -37,10 +38,12 @@ from engine.drivers import DriverTable, build_driver_table
 from engine.model import DriverColumns, make_path_fn
 from engine.params import ModelParams, build_params
 from engine.stats import StatsLayout, from_chunk, merge, pilot_edges, tree_chunk_stats
+from engine.tails import TailBuffers, TailLayout, candidates_fn, chunk_buffers
 
 log = logging.getLogger("jp2040.engine")
 
-PILOT_ROWS = 2048
+PILOT_ROWS = 2048  # trajectory rows per chunk call at least (also the yearly pilot's batch)
+PILOT_YEARLY = 4096  # yearly histogram edges from the first min(this, pilot_paths) global paths
 
 
 class SimulationError(RuntimeError):
@@ -68,6 +71,16 @@ class RawResult:
     devices: list = field(default_factory=list)
     kept_mask: np.ndarray | None = None  # (chains, keep_draws): which kept slots this run filled
     traj_mask: np.ndarray | None = None
+    tail_layout: TailLayout | None = None  # exact tails (engine.tails), None when off
+    tail_buffers: TailBuffers | None = None  # flat (E, k), over every path of the run
+
+    @property
+    def tails(self) -> dict:
+        """``{group: {var: {"worst": (values, path index), "best": ..., "side": ...}}}``,
+        arrays (*entity, k) sorted worst first (engine.tails); empty when tails are off."""
+        if self.tail_layout is None or self.tail_buffers is None:
+            return {}
+        return self.tail_layout.unflatten(self.tail_buffers)
 
 
 @dataclass
@@ -82,6 +95,31 @@ class RunState:
     trajectories: dict
     kept_mask: np.ndarray
     traj_mask: np.ndarray
+    tails: TailBuffers | None = None  # exact tails so far (engine.tails)
+    tail_layout: TailLayout | None = None
+
+
+class ChunkInputs(NamedTuple):
+    """Device inputs of one chunk call and the host arrays that describe it.
+
+    chain, draw (B,) uint32; mask (B,) 1.0 for counted rows; traj_rows (R,) rows whose
+    trajectories are returned; supplied (B, n_uniforms) or None. Host: chain_h, draw_h (B,) of the
+    global path index (0 on padding), real (B,) bool, sel the trajectory rows in use.
+    """
+
+    chain: object
+    draw: object
+    mask: object
+    traj_rows: object
+    supplied: object
+    chain_h: np.ndarray
+    draw_h: np.ndarray
+    real: np.ndarray
+    sel: np.ndarray
+
+    @property
+    def device_args(self) -> tuple:
+        return self.chain, self.draw, self.mask, self.traj_rows
 
 
 CHUNK_OVERHEAD_PATHS = 2048  # per-chunk fixed cost, in path-equivalents, for choosing the chunk
@@ -177,65 +215,75 @@ def simulate_raw(
     def place(x):
         return jax.device_put(x, shard) if shard is not None else jax.device_put(x, devices[0])
 
-    def chunk_inputs(i):
+    def chunk_inputs(i, traj_sel=None) -> ChunkInputs:
+        """Inputs of chunk ``i``; ``traj_sel`` overrides the trajectory rows (pilot)."""
         g = i * chunk + np.arange(chunk)
         real = g < e.n_paths
         g = np.where(real, g, 0)
         chain, draw = g // per_chain, g % per_chain
-        in_traj = real & (draw < traj_draws)
-        sel = np.flatnonzero(in_traj)[:rows]
-        if i == 0 and len(sel) < rows:  # pilot rows for the histogram edges
-            extra = np.setdiff1d(np.arange(min(chunk, e.n_paths)), sel)[: rows - len(sel)]
-            sel = np.concatenate([sel, extra])
+        if traj_sel is None:
+            sel = np.flatnonzero(real & (draw < traj_draws))[:rows]
+        else:
+            sel = np.asarray(traj_sel, np.int64)
         traj_rows = np.zeros(rows, np.int32)
         traj_rows[: len(sel)] = sel
         sup = None
         if uniforms is not None:
-            sup = uniforms[np.where(real, i * chunk + np.arange(chunk), 0)]
-            sup = place(sup)
-        return (
+            sup = place(uniforms[np.where(real, i * chunk + np.arange(chunk), 0)])
+        return ChunkInputs(
             place(chain.astype(np.uint32)),
             place(draw.astype(np.uint32)),
             place(real.astype(np.dtype(dtype))),
             jnp.asarray(traj_rows),
             sup,
-            (chain, draw, real, sel),
+            chain,
+            draw,
+            real,
+            sel,
         )
 
-    # pilot: chunk 0 with placeholder edges, only to set the histogram ranges
     t_compile = time.perf_counter()
-    c0 = chunk_inputs(0)
-    dummy_edges = jax.tree_util.tree_map(
-        lambda s: (jnp.zeros(s, dtype), jnp.ones(s, dtype)),
-        shapes,
-        is_leaf=lambda z: isinstance(z, tuple),
-    )
     success_prob = jnp.asarray(params.success_prob, dtype)
-    scal0, _, traj0, _ = jax.block_until_ready(run_chunk(*c0[:4], dummy_edges, c0[4], success_prob))
-    compile_time = time.perf_counter() - t_compile
-    log.debug("program (trace, compile or load; none if reused) + pilot chunk %.2f s", compile_time)
-    real0 = c0[5][2]
-    pilot_scal = jax.tree_util.tree_map(lambda x: np.asarray(x)[real0][: PILOT_ROWS * 4], scal0)
-    n_pilot = len(c0[5][3])
-    pilot_traj = jax.tree_util.tree_map(lambda x: np.asarray(x)[:n_pilot], traj0)
-    edges = jax.tree_util.tree_map(
-        lambda x: tuple(jnp.asarray(a, dtype) for a in pilot_edges(x)), {**pilot_scal, **pilot_traj}
+    pilot = _pilot(
+        lambda ch, dr, mk, tr, ed, sup: run_chunk(ch, dr, mk, tr, ed, sup, success_prob),
+        chunk_inputs,
+        shapes,
+        dtype,
+        n_pilot=min(e.n_paths, e.pilot_paths),
+        chunk=chunk,
+        rows=rows,
     )
-
+    compile_time = pilot.first_call_s
+    log.debug(
+        "program (trace, compile or load; none if reused) + first pilot call %.2f s", compile_time
+    )
+    edges = pilot.edges
+    scal0, traj0 = pilot.scalars, pilot.trajectories
     edges_host = layout.flatten_edges(edges)  # {block: (lo, hi)}, float64 of the float32 edges
     log.debug("pilot edges %.2f s", time.perf_counter() - t_compile - compile_time)
+    tail_layout = TailLayout.of(shapes, e.tail_outputs, e.tail_alpha, e.n_paths, chunk, e.tail_best)
+    tails_on = tail_layout.k > 0 and tail_layout.n_elem > 0
+    if tails_on:
+        tail_fn = candidates_fn(
+            tuple((g, v) for g, v, *_ in tail_layout.leaves), tail_layout.k_chunk, e.tail_best
+        )
+        tail_sign = tail_layout.sign
+        tail_sign_dev = jnp.asarray(tail_sign, dtype)
+    exact32 = e.dtype == "float32"
     state = RunState(
         next_pos=0,
         stats=None,
         kept_scalars=jax.tree_util.tree_map(
             lambda x: np.zeros((e.chains, keep_draws) + x.shape[1:], np.asarray(x).dtype), scal0
         ),
-        kept_drivers=np.zeros((e.chains, keep_draws, table.n_drivers), np.float64),
+        kept_drivers=np.zeros((e.chains, keep_draws, table.n_drivers), np.dtype(dtype)),
         trajectories=jax.tree_util.tree_map(
             lambda x: np.zeros((e.chains, traj_draws) + x.shape[1:], np.asarray(x).dtype), traj0
         ),
         kept_mask=np.zeros((e.chains, keep_draws), bool),
         traj_mask=np.zeros((e.chains, traj_draws), bool),
+        tails=tail_layout.empty() if tails_on else None,
+        tail_layout=tail_layout if tails_on else None,
     )
     fingerprint = run_fingerprint(cfg, process_index, process_count, uniforms is not None)
     if checkpoint is not None and Path(checkpoint).exists():
@@ -254,18 +302,21 @@ def simulate_raw(
         return layout.unflatten({b: from_chunk(p, *edges_host[b]) for b, p in part.items()})
 
     def dispatch(pos):
-        """Start chunk ``my_chunks[pos]`` on the device (asynchronously); None past the end."""
+        """Start chunk ``my_chunks[pos]`` (and its tail candidates) on the device
+        (asynchronously); None past the end."""
         if pos >= len(my_chunks):
             return None
-        i = my_chunks[pos]
-        inputs = chunk_inputs(i) if i else c0
-        ch, dr, mk, tr, sup, _ = inputs
-        return inputs, run_chunk(ch, dr, mk, tr, edges, sup, success_prob)
+        inputs = chunk_inputs(my_chunks[pos])
+        out = run_chunk(*inputs.device_args, edges, inputs.supplied, success_prob)
+        tail_out = tail_fn(out[0], inputs.mask, tail_sign_dev) if tails_on else None
+        return inputs, out, tail_out
 
     pending = dispatch(state.next_pos)
     for pos in range(state.next_pos, len(my_chunks)):
         i = my_chunks[pos]
-        (ch, dr, mk, tr, sup, (chain, draw, real, sel)), out = pending
+        inputs, out, tail_out = pending
+        ch, dr, _, tr, sup = inputs[:5]
+        chain, draw, real, sel = inputs.chain_h, inputs.draw_h, inputs.real, inputs.sel
         t_dev = time.perf_counter()
         scal, values, traj, part = jax.block_until_ready(out)
         t_host = time.perf_counter()
@@ -277,6 +328,9 @@ def simulate_raw(
         stats = (
             part_host if stats is None else {b: merge(stats[b], part_host[b]) for b in part_host}
         )
+        if tails_on:
+            chunk_tails = chunk_buffers(tail_out, real, i * chunk)
+            state.tails = state.tails.merge(chunk_tails, tail_sign, exact32)
         runs = _kept_runs(chain, draw, real & (draw < keep_draws))
         if runs:
             pairs = list(
@@ -318,12 +372,75 @@ def simulate_raw(
         stats=layout.unflatten(stats),
         kept_mask=state.kept_mask,
         traj_mask=state.traj_mask,
+        tail_layout=tail_layout if tails_on else None,
+        tail_buffers=state.tails,
         n_paths=e.n_paths,
         chains=e.chains,
         wall_time_s=wall,
         compile_time_s=compile_time,
         devices=[str(d) for d in devices],
     )
+
+
+@dataclass
+class Pilot:
+    """What the pilot returns: histogram edges ``{group: {var: (lo, hi)}}`` (device arrays of
+    the run's dtype), one call's scalars and trajectories (templates for shapes and dtypes), and
+    the time of the first call (trace, compile or load, and run)."""
+
+    edges: dict
+    scalars: dict
+    trajectories: dict
+    first_call_s: float
+
+
+def _pilot(run, chunk_inputs, shapes, dtype, n_pilot: int, chunk: int, rows: int) -> Pilot:
+    """Histogram edges from the values of global paths ``0 .. n_pilot - 1`` (yearly outputs: the
+    first ``min(n_pilot, PILOT_YEARLY)``), computed by the run's own compiled chunk program with
+    placeholder edges. The set of paths never depends on the chunk size, the device count or the
+    process split, so neither do the edges (nor the histogram quantiles, beyond float rounding).
+
+    ``run(chain, draw, mask, traj_rows, edges, supplied)`` is the chunk program;
+    ``chunk_inputs(i, traj_sel)`` builds chunk ``i``'s inputs with the given trajectory rows (at
+    most ``rows``).
+    """
+    t0 = time.perf_counter()
+    first_call = None
+    dummy = jax.tree_util.tree_map(
+        lambda s: (jnp.zeros(s, dtype), jnp.ones(s, dtype)),
+        shapes,
+        is_leaf=lambda z: isinstance(z, tuple),
+    )
+    n_yearly = min(n_pilot, PILOT_YEARLY)
+    scal_parts, traj_parts, templates = [], [], None
+    for i in range(-(-n_pilot // chunk)):
+        lo = i * chunk
+        need = np.arange(lo, min(lo + chunk, n_yearly)) - lo
+        batches = [need[j : j + rows] for j in range(0, len(need), rows)] or [need]
+        for bi, sel in enumerate(batches):
+            inp = chunk_inputs(i, traj_sel=sel)
+            scal, _, traj, _ = jax.block_until_ready(run(*inp.device_args, dummy, inp.supplied))
+            if first_call is None:
+                first_call = time.perf_counter() - t0
+                templates = (scal, traj)
+            if bi == 0:
+                take = min(chunk, n_pilot - lo)
+                scal_parts.append(_head(scal, take))
+            traj_parts.append(_head(traj, len(sel)))
+
+    def cat(parts):
+        return jax.tree_util.tree_map(lambda *xs: np.concatenate(xs), *parts)
+
+    sample = {**cat(scal_parts), **cat(traj_parts)}
+    edges = jax.tree_util.tree_map(
+        lambda x: tuple(jnp.asarray(a, dtype) for a in pilot_edges(x)), sample
+    )
+    return Pilot(edges, templates[0], templates[1], first_call)
+
+
+def _head(tree, n: int):
+    """The first ``n`` rows of every leaf, on the host."""
+    return jax.tree_util.tree_map(lambda x: np.asarray(x)[:n], tree)
 
 
 @dataclass(frozen=True)
