@@ -144,6 +144,14 @@ def _layout(cfg: Config):
     return per_chain, min(best, 1 << max(0, (e.n_paths - 1).bit_length()))
 
 
+def trajectory_rows(cfg: Config, chunk: int) -> int:
+    """R, the rows of a chunk whose yearly trajectories the chunk program returns (part of its
+    compiled shape)."""
+    e = cfg.engine
+    traj_draws = min(e.keep_trajectories // e.chains, e.n_paths // e.chains)
+    return min(chunk, max(traj_draws * e.chains, PILOT_ROWS))
+
+
 def _mesh_devices(cfg: Config, chunk: int):
     devices = jax.local_devices()  # in a multi-process run each process uses its own devices
     if cfg.engine.device == "gpu":
@@ -191,7 +199,7 @@ def simulate_raw(
     n_chunks = -(-e.n_paths // chunk)
     keep_draws = min(e.keep_paths // e.chains, per_chain)
     traj_draws = min(e.keep_trajectories // e.chains, per_chain)
-    rows = min(chunk, max(traj_draws * e.chains, PILOT_ROWS))
+    rows = trajectory_rows(cfg, chunk)
     bins = e.histogram_bins
     devices = _mesh_devices(cfg, chunk)
     if uniforms is not None:
