@@ -55,8 +55,11 @@ def _jax_started() -> bool:
 
 
 def write_netcdf_atomic(dt, path: Path) -> Path:
+    """results.nc, zlib-compressed (engine.store.netcdf_encoding), written atomically."""
+    from engine.store import netcdf_encoding
+
     with atomic_path(path) as tmp:
-        dt.to_netcdf(tmp, engine="netcdf4")
+        dt.to_netcdf(tmp, engine="netcdf4", encoding=netcdf_encoding(dt))
     return path
 
 

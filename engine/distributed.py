@@ -113,7 +113,7 @@ def merge_parts(paths: list[Path]) -> RawResult:
         kept_mask=merged.kept_mask,
         traj_mask=merged.traj_mask,
         tail_layout=merged.tail_layout if merged.tails is not None else None,
-        tail_buffers=merged.tails,
+        tail_buffers=None if merged.tails is None else merged.tails.sorted(merged.tail_layout.sign),
     )
 
 

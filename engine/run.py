@@ -250,6 +250,7 @@ def simulate_raw(
             sel,
         )
 
+    tail_layout = TailLayout.of(shapes, e.tail_outputs, e.tail_alpha, e.n_paths, chunk, e.tail_best)
     t_compile = time.perf_counter()
     success_prob = jnp.asarray(params.success_prob, dtype)
     pilot = _pilot(
@@ -269,7 +270,6 @@ def simulate_raw(
     scal0, traj0 = pilot.scalars, pilot.trajectories
     edges_host = layout.flatten_edges(edges)  # {block: (lo, hi)}, float64 of the float32 edges
     log.debug("pilot edges %.2f s", time.perf_counter() - t_compile - compile_time)
-    tail_layout = TailLayout.of(shapes, e.tail_outputs, e.tail_alpha, e.n_paths, chunk, e.tail_best)
     tails_on = tail_layout.k > 0 and tail_layout.n_elem > 0
     if tails_on:
         tail_fn = candidates_fn(
@@ -381,7 +381,7 @@ def simulate_raw(
         kept_mask=state.kept_mask,
         traj_mask=state.traj_mask,
         tail_layout=tail_layout if tails_on else None,
-        tail_buffers=state.tails,
+        tail_buffers=state.tails.sorted(tail_sign) if tails_on else None,
         n_paths=e.n_paths,
         chains=e.chains,
         wall_time_s=wall,

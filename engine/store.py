@@ -172,3 +172,16 @@ def result_from_datatree(dt: xr.DataTree):
         tail_buffers=tail_buffers,
     )
     return SimulationResult(cfg, table, params, raw, manifest)
+
+
+def netcdf_encoding(dt: xr.DataTree, level: int = 4) -> dict:
+    """``{group path: {var: zlib + shuffle}}`` for every variable of a DataTree (netCDF4/HDF5
+    deflate at ``level``; shuffle groups the bytes of floats, which deflate then packs better)."""
+    return {
+        node.path: {
+            str(v): {"zlib": True, "complevel": level, "shuffle": True}
+            for v in node.to_dataset(inherit=False).data_vars
+        }
+        for node in dt.subtree
+        if node.to_dataset(inherit=False).data_vars
+    }

@@ -51,7 +51,8 @@ class TailLayout:
     @classmethod
     def of(cls, shapes: dict, names, alpha: float, n_paths: int, chunk: int, best: bool):
         """Layout from ``{group: {var: per-path shape}}`` and names (``group`` or ``group/var``).
-        An unknown name raises ValueError naming it."""
+        An unknown name raises ConfigError naming it."""
+        from engine.config import ConfigError
         from engine.results import bad_side
 
         wanted = []
@@ -59,7 +60,7 @@ class TailLayout:
             group, _, var = name.partition("/")
             if group not in shapes or (var and var not in shapes[group]):
                 valid = sorted(f"{g}/{v}" for g in shapes for v in shapes[g] if "_yearly" not in g)
-                raise ValueError(f"engine.tail_outputs: unknown output {name!r}; valid: {valid}")
+                raise ConfigError(f"engine.tail_outputs: unknown output {name!r}; valid: {valid}")
             for v in [var] if var else list(shapes[group]):
                 if (group, v) not in wanted:
                     wanted.append((group, v))
