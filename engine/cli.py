@@ -181,7 +181,7 @@ def run_job(cfg: Config, run_dir: Path, overrides=()) -> int:
     if cfg.report.scenarios:
         written.append(write_scenarios(cfg, dt, run_dir, overrides))
     written += write_explanation(
-        run_dir, dt, cfg.engine.n_paths, cfg.report.sensitivity, cfg.report.formats
+        run_dir, dt, cfg.engine.n_paths, cfg.report.sensitivity, cfg.report.formats, result=result
     )
     written += write_reports(run_dir, dt, cfg)
     log.info("wrote %s", ", ".join(str(p) for p in written))

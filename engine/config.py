@@ -38,8 +38,8 @@ class EngineConfig:
     device: str = "auto"
     host_devices: int | str = "auto"
     dtype: str = "float32"
-    keep_paths: int = 250_000
-    keep_trajectories: int = 4000
+    keep_paths: int = 40_000
+    keep_trajectories: int = 2000
     histogram_bins: int = 512
     pilot_paths: int = 16384
     tail_alpha: float = 0.01

@@ -174,9 +174,11 @@ def result_from_datatree(dt: xr.DataTree):
     return SimulationResult(cfg, table, params, raw, manifest)
 
 
-def netcdf_encoding(dt: xr.DataTree, level: int = 4) -> dict:
+def netcdf_encoding(dt: xr.DataTree, level: int = 1) -> dict:
     """``{group path: {var: zlib + shuffle}}`` for every variable of a DataTree (netCDF4/HDF5
-    deflate at ``level``; shuffle groups the bytes of floats, which deflate then packs better)."""
+    deflate at ``level``; shuffle groups the bytes of floats, which deflate then packs better).
+    Level 1: 20k paths all kept, 78 MB raw -> 56 MB in 12 s; level 4 saved another 2%
+    in 1.5x the time."""
     return {
         node.path: {
             str(v): {"zlib": True, "complevel": level, "shuffle": True}

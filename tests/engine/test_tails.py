@@ -21,7 +21,7 @@ def kept_all():
 
 @pytest.fixture(scope="module")
 def kept_few():
-    return simulate(compose([*TAILS, "engine.keep_paths=256"]))
+    return simulate(compose([*TAILS, "engine.keep_paths=256", "report.sensitivity=true"]))
 
 
 def _without_tails(dt: xr.DataTree) -> xr.DataTree:
@@ -157,3 +157,45 @@ def test_tail_outputs_are_validated():
         compose(["engine.tail_alpha=0.7"])
     with pytest.raises(ConfigError, match="unknown output 'macro/nope'"):
         simulate(compose([*BASE, "engine.tail_outputs=[macro/nope]"]))
+
+
+def test_report_rebuilds_every_table_from_results_nc(kept_few, tmp_path):
+    """results.nc holds /stats and /tails: jp2040-report rebuilds summary.csv (the engine's,
+    histogram quantiles included), downside/exceedance from the tail buffers, and sensitivity /
+    discovery with the replayed true tails. The file is compressed and mode 0644 (umask 022)."""
+    import os
+
+    import pandas as pd
+
+    from engine.cli import write_run
+    from engine.store import result_from_datatree
+    from reports.cli import main
+
+    old = os.umask(0o022)
+    try:
+        write_run(kept_few, tmp_path)
+    finally:
+        os.umask(old)
+    nc = tmp_path / "results.nc"
+    assert nc.stat().st_mode & 0o777 == 0o644
+    first = pd.read_csv(tmp_path / "summary.csv")
+    (tmp_path / "summary.csv").unlink()
+    assert main([str(tmp_path), "--no-figures"]) == 0
+    again = pd.read_csv(tmp_path / "summary.csv")
+    assert list(again.columns) == list(first.columns)
+    for col in ("mean", "sd", "p05", "p50", "p95", "mcse_mean", "ess_bulk"):
+        np.testing.assert_allclose(again[col], first[col], rtol=1e-9, err_msg=col)
+    assert (again["quantiles_from"] == first["quantiles_from"]).all()
+    sens = pd.read_csv(tmp_path / "sensitivity.csv")
+    assert np.isfinite(sens["true_tail_ks"]).sum() >= 20  # 4 outcomes x their top drivers
+    assert (tmp_path / "discovery.csv").exists()
+    down = pd.read_csv(tmp_path / "downside.csv")
+    assert down["source"].str.startswith("tail buffer").sum() > 100
+    rebuilt = result_from_datatree(xr.open_datatree(nc).load())
+    np.testing.assert_array_equal(
+        rebuilt.raw.tail_buffers.worst_index, kept_few.raw.tail_buffers.worst_index
+    )
+    with xr.open_datatree(nc) as dt:
+        assert (
+            dt["drivers"]["agi"].encoding.get("zlib") and dt["drivers"]["agi"].dtype == np.float32
+        )
