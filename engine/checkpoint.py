@@ -48,10 +48,13 @@ def flatten_state(state) -> dict[str, np.ndarray]:
         for var, st in vars_.items():
             for f in STATS_FIELDS:
                 out[f"stats/{group}/{var}/{f}"] = getattr(st, f)
-    if getattr(state, "tails", None) is not None:
+    tails = getattr(state, "tails", None)
+    if tails is not None:
+        if not isinstance(tails, TailBuffers):  # a running TailState
+            tails = tails.buffers()
         for f in TAIL_FIELDS:
-            if getattr(state.tails, f) is not None:
-                out[f"tails/{f}"] = getattr(state.tails, f)
+            if getattr(tails, f) is not None:
+                out[f"tails/{f}"] = getattr(tails, f)
         if getattr(state, "tail_layout", None) is not None:
             out["tails/layout"] = np.asarray(layout_to_json(state.tail_layout))
     return out

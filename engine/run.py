@@ -38,7 +38,7 @@ from engine.drivers import DriverTable, build_driver_table
 from engine.model import DriverColumns, make_path_fn
 from engine.params import ModelParams, build_params
 from engine.stats import StatsLayout, from_chunk, merge, pilot_edges, tree_chunk_stats
-from engine.tails import TailBuffers, TailLayout, candidates_fn, chunk_buffers
+from engine.tails import TailBuffers, TailLayout, TailState, badness_fn
 
 log = logging.getLogger("jp2040.engine")
 
@@ -95,7 +95,7 @@ class RunState:
     trajectories: dict
     kept_mask: np.ndarray
     traj_mask: np.ndarray
-    tails: TailBuffers | None = None  # exact tails so far (engine.tails)
+    tails: TailBuffers | TailState | None = None  # exact tails so far (engine.tails)
     tail_layout: TailLayout | None = None
 
 
@@ -272,9 +272,7 @@ def simulate_raw(
     log.debug("pilot edges %.2f s", time.perf_counter() - t_compile - compile_time)
     tails_on = tail_layout.k > 0 and tail_layout.n_elem > 0
     if tails_on:
-        tail_fn = candidates_fn(
-            tuple((g, v) for g, v, *_ in tail_layout.leaves), tail_layout.k_chunk, e.tail_best
-        )
+        tail_fn = badness_fn(tuple((g, v) for g, v, *_ in tail_layout.leaves), e.tail_best)
         tail_sign = tail_layout.sign
         tail_sign_dev = jnp.asarray(tail_sign, dtype)
     exact32 = e.dtype == "float32"
@@ -297,6 +295,8 @@ def simulate_raw(
     if checkpoint is not None and Path(checkpoint).exists():
         state = load_checkpoint(Path(checkpoint), fingerprint, state)
         log.info("resuming from %s at chunk %d", checkpoint, state.next_pos)
+    if tails_on:  # buffers (empty or from the checkpoint) -> running accumulators
+        state.tails = TailState(tail_layout, state.tails, exact32)
     kept_s, kept_d, kept_t = state.kept_scalars, state.kept_drivers, state.trajectories
     stats = None if state.stats is None else layout.flatten_stats(state.stats)  # {block: Stats}
     my_chunks = list(range(process_index, n_chunks, process_count))
@@ -337,8 +337,7 @@ def simulate_raw(
             part_host if stats is None else {b: merge(stats[b], part_host[b]) for b in part_host}
         )
         if tails_on:
-            chunk_tails = chunk_buffers(tail_out, real, i * chunk)
-            state.tails = state.tails.merge(chunk_tails, tail_sign, exact32)
+            state.tails.add(tail_out, i * chunk)
         runs = _kept_runs(chain, draw, real & (draw < keep_draws))
         if runs:
             pairs = list(
@@ -381,7 +380,7 @@ def simulate_raw(
         kept_mask=state.kept_mask,
         traj_mask=state.traj_mask,
         tail_layout=tail_layout if tails_on else None,
-        tail_buffers=state.tails.sorted(tail_sign) if tails_on else None,
+        tail_buffers=state.tails.buffers() if tails_on else None,
         n_paths=e.n_paths,
         chains=e.chains,
         wall_time_s=wall,
