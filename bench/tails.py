@@ -41,7 +41,7 @@ def per_chunk(n_paths: int, alpha: float, repeat: int) -> dict:
 
     cfg = compose([f"engine.n_paths={n_paths}", f"engine.tail_alpha={alpha}"])
     prog = chunk_program(build_driver_table(cfg), build_params(cfg), jnp.float32, 512)
-    layout = TailLayout.of(prog.shapes, cfg.engine.tail_outputs, alpha, n_paths, CHUNK, False)
+    layout = TailLayout.of(prog.shapes, cfg.engine.tail_outputs, alpha, n_paths, False, n_paths)
     select = tuple((g, v) for g, v, *_ in layout.leaves)
     fn = badness_fn(select, False)
     sign = layout.sign
@@ -85,7 +85,6 @@ def per_chunk(n_paths: int, alpha: float, repeat: int) -> dict:
         "alpha": alpha,
         "elements": layout.n_elem,
         "k": layout.k,
-        "k_chunk": layout.k_chunk,
         "device_ms": 1e3 * float(np.median(dev)),
         "host_ms": 1e3 * float(np.median(host)),
         "run_s": chunks * (float(np.median(dev)) + float(np.median(host))),
@@ -117,12 +116,12 @@ def main(argv=None) -> int:
     p.add_argument("--end-to-end", default="", help="path count of an A/B run (e.g. 2e5)")
     args = p.parse_args(argv)
     os.environ.setdefault("JAX_PLATFORMS", "cpu")
-    print("n_paths  alpha  E  k  k_chunk  device_ms/chunk  host_ms/chunk  run_s  buffer_MB")
+    print("n_paths  alpha  E  k  device_ms/chunk  host_ms/chunk  run_s  buffer_MB")
     for size in [int(float(s)) for s in args.sizes.split(",") if s]:
         for alpha in [float(a) for a in args.alphas.split(",") if a]:
             r = per_chunk(size, alpha, args.repeat)
             print(
-                f"{r['n_paths']:.0e}  {r['alpha']}  {r['elements']}  {r['k']}  {r['k_chunk']}  "
+                f"{r['n_paths']:.0e}  {r['alpha']}  {r['elements']}  {r['k']}  "
                 f"{r['device_ms']:.1f}  {r['host_ms']:.1f}  {r['run_s']:.1f}  "
                 f"{r['buffer_mb']:.1f}"
             )

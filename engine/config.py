@@ -45,6 +45,7 @@ class EngineConfig:
     tail_alpha: float = 0.01
     tail_outputs: tuple[str, ...] = ("strategy", "area", "macro")
     tail_best: bool = False
+    tail_max_paths: int = 10_000
     launch_adoption: float = 0.10
     progress: bool | str = "auto"
     checkpoint_every: int = 0
@@ -330,6 +331,8 @@ def _check_engine(e: EngineConfig) -> None:
         raise ConfigError(f"engine.checkpoint_every: must be >= 0, got {e.checkpoint_every}")
     if e.histogram_bins < 16:
         raise ConfigError(f"engine.histogram_bins: must be at least 16, got {e.histogram_bins}")
+    if e.tail_max_paths < 1:
+        raise ConfigError(f"engine.tail_max_paths: must be at least 1, got {e.tail_max_paths}")
     if e.pilot_paths < 1:
         raise ConfigError(f"engine.pilot_paths: must be at least 1, got {e.pilot_paths}")
     if not 0.0 <= e.tail_alpha < 0.5:

@@ -250,7 +250,9 @@ def simulate_raw(
             sel,
         )
 
-    tail_layout = TailLayout.of(shapes, e.tail_outputs, e.tail_alpha, e.n_paths, chunk, e.tail_best)
+    tail_layout = TailLayout.of(
+        shapes, e.tail_outputs, e.tail_alpha, e.n_paths, e.tail_best, e.tail_max_paths
+    )
     t_compile = time.perf_counter()
     success_prob = jnp.asarray(params.success_prob, dtype)
     pilot = _pilot(

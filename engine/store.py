@@ -61,7 +61,7 @@ def tails_groups(res) -> dict:
                 "n_paths": raw.n_paths,
                 "chains": raw.chains,
                 "k": raw.tail_layout.k,
-                "alpha": res.cfg.engine.tail_alpha,
+                "alpha": raw.tail_layout.alpha,
             }
         )
     }
@@ -92,7 +92,7 @@ def _stats_from(ds: xr.Dataset) -> dict:
     return out
 
 
-def _tails_from(dt: xr.DataTree, shapes: dict, cfg, chunk: int):
+def _tails_from(dt: xr.DataTree, shapes: dict):
     """TailLayout and flat TailBuffers from ``/tails`` (None, None when absent)."""
     if TAILS not in dt.children:
         return None, None
@@ -116,8 +116,7 @@ def _tails_from(dt: xr.DataTree, shapes: dict, cfg, chunk: int):
     if not leaves:
         return None, None
     k = int(dt[TAILS].attrs["k"])
-    k_chunk = min(chunk, 1 << max(0, (k - 1).bit_length()))
-    layout = TailLayout(tuple(leaves), off, k, k_chunk, best)
+    layout = TailLayout(tuple(leaves), off, k, float(dt[TAILS].attrs["alpha"]), best)
     bufs = [np.concatenate(parts[p]) if parts[p] else None for p in ("wv", "wi", "bv", "bi")]
     return layout, TailBuffers(*bufs)
 
@@ -130,7 +129,7 @@ def result_from_datatree(dt: xr.DataTree):
     from engine.drivers import build_driver_table
     from engine.params import build_params
     from engine.results import LEVELS, SimulationResult
-    from engine.run import RawResult, _layout, chunk_program
+    from engine.run import RawResult, chunk_program
 
     if STATS not in dt.children:
         raise ValueError("results.nc has no /stats group (written before jp2040 kept it)")
@@ -157,8 +156,7 @@ def result_from_datatree(dt: xr.DataTree):
     stats = {g: {v: loaded[g][v] for v in shapes[g]} for g in shapes if g in loaded}
     kept = {g: {v: kept[g][v] for v in shapes[g]} for g in shapes if g in kept}
     traj = {g: {v: traj[g][v] for v in shapes[g]} for g in shapes if g in traj}
-    _, chunk = _layout(cfg)
-    tail_layout, tail_buffers = _tails_from(dt, shapes, cfg, chunk)
+    tail_layout, tail_buffers = _tails_from(dt, shapes)
     raw = RawResult(
         kept_scalars=kept,
         kept_drivers=kept_drivers,

@@ -7,10 +7,11 @@ the current k-th worst into buffers holding the k worst values seen so far (Tail
 then by global path index, so a merge does not depend on the order in which chunks, devices,
 processes or a resumed run deliver them: the buffers are the k worst paths of the whole run.
 
-k = ceil(alpha * n_paths) + margin (``engine.tail_alpha``): VaR and ES at any alpha <= tail_alpha
-and exceedance probabilities up to about tail_alpha come from all n_paths exactly
-(:func:`tail_estimates`); the margin, 16 + 4 sqrt(alpha n), covers the order statistics the
-quantile MCSE reads (one standard deviation of the rank around alpha n).
+k = ceil(alpha * n_paths) + margin, alpha = min(``engine.tail_alpha``, ``engine.tail_max_paths`` /
+n_paths) (0.01 up to 1e6 paths, 0.001 at 1e7 by default): VaR and ES at any tail probability
+<= alpha and exceedance probabilities up to about alpha come from all n_paths exactly
+(reports.tails); the margin, 16 + 4 sqrt(alpha n), covers the order statistics the quantile
+MCSE reads (one standard deviation of the rank around alpha n).
 """
 
 from __future__ import annotations
@@ -38,18 +39,18 @@ class TailLayout:
     """Which outputs have tails, and where their elements sit in the flat ``(E, k)`` buffers.
 
     ``leaves``: ``(group, var, shape, side, offset)`` per output, ``side`` "low" or "high" (the bad
-    side, ``engine.results.bad_side``); ``k`` the buffer length, ``k_chunk`` the candidates taken
-    per chunk on the device (a power of two, at most the chunk).
+    side, ``engine.results.bad_side``); ``k`` the buffer length, ``alpha`` the tail probability
+    it covers.
     """
 
     leaves: tuple
     n_elem: int
     k: int
-    k_chunk: int
+    alpha: float
     best: bool
 
     @classmethod
-    def of(cls, shapes: dict, names, alpha: float, n_paths: int, chunk: int, best: bool):
+    def of(cls, shapes: dict, names, alpha: float, n_paths: int, best: bool, max_paths: int):
         """Layout from ``{group: {var: per-path shape}}`` and names (``group`` or ``group/var``).
         An unknown name raises ConfigError naming it."""
         from engine.config import ConfigError
@@ -64,14 +65,14 @@ class TailLayout:
             for v in [var] if var else list(shapes[group]):
                 if (group, v) not in wanted:
                     wanted.append((group, v))
+        alpha = min(alpha, max_paths / n_paths)
         k = tail_size(alpha, n_paths)
         leaves, off = [], 0
         for group, var in wanted if k else []:
             shape = tuple(int(d) for d in shapes[group][var])
             leaves.append((group, var, shape, bad_side(var), off))
             off += int(np.prod(shape, dtype=np.int64))
-        k_chunk = min(chunk, 1 << max(0, (k - 1).bit_length())) if k else 0
-        return cls(tuple(leaves), off, k, k_chunk, best)
+        return cls(tuple(leaves), off, k, alpha, best)
 
     @property
     def sign(self) -> np.ndarray:
@@ -317,12 +318,12 @@ def layout_to_json(layout: TailLayout) -> str:
     import json
 
     leaves = [[g, v, list(s), side, off] for g, v, s, side, off in layout.leaves]
-    return json.dumps([leaves, layout.n_elem, layout.k, layout.k_chunk, layout.best])
+    return json.dumps([leaves, layout.n_elem, layout.k, layout.alpha, layout.best])
 
 
 def layout_from_json(text: str) -> TailLayout:
     import json
 
-    leaves, n_elem, k, k_chunk, best = json.loads(text)
+    leaves, n_elem, k, alpha, best = json.loads(text)
     leaves = tuple((g, v, tuple(s), side, off) for g, v, s, side, off in leaves)
-    return TailLayout(leaves, n_elem, k, k_chunk, best)
+    return TailLayout(leaves, n_elem, k, alpha, best)

@@ -29,14 +29,14 @@ class TrueTail:
 
 
 def true_tail(result, outcome, alpha: float, max_paths: int = MAX_TAIL_PATHS) -> TrueTail | None:
-    """Replay the worst ``min(alpha, engine.tail_alpha)`` of all paths of ``outcome`` (at most
+    """Replay the worst ``min(alpha, the buffers' alpha)`` of all paths of ``outcome`` (at most
     ``max_paths``); None when the run has no tail buffer for it on its bad side."""
     tails = result.raw.tails
     t = tails.get(outcome.group, {}).get(outcome.variable)
     if t is None or t["side"] != outcome.side:
         return None
     n = result.raw.n_paths
-    m = min(math.ceil(min(alpha, result.cfg.engine.tail_alpha) * n), max_paths)
+    m = min(math.ceil(min(alpha, result.raw.tail_layout.alpha) * n), max_paths)
     idx = result.tail_paths(outcome.group, outcome.variable, outcome.entity, n=m)
     if len(idx) < 2:
         return None
