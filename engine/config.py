@@ -38,7 +38,7 @@ class EngineConfig:
     device: str = "auto"
     host_devices: int | str = "auto"
     dtype: str = "float32"
-    keep_paths: int = 40_000
+    keep_paths: int = 40_960
     keep_trajectories: int = 2000
     histogram_bins: int = 512
     pilot_paths: int = 16384
