@@ -4,7 +4,9 @@ A path's random numbers are a function of its global index only (``engine.run``)
 a run, e.g. the worst of the exact tail buffers, can be simulated again after the run at any
 n_paths. The replay uses the run's own compiled chunk program (same chunk size, trajectory rows
 and device layout) and puts each path in the row it had in the run (``g % chunk``), so a
-replayed path equals the first pass bit for bit; paths sharing a row go to later calls.
+replayed path equals the first pass bit for bit; paths sharing a row go to later calls. A run
+fed external uniforms (``simulate(cfg, uniforms=...)``, e.g. a Saltelli design) cannot be
+replayed: its paths' inputs are not a function of their index.
 """
 
 from __future__ import annotations
