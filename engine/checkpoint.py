@@ -1,4 +1,5 @@
-"""Save and restore a run's state (streaming statistics and kept draws) as one ``.npz`` file.
+"""Save and restore a run's state (streaming statistics, tail buffers and kept draws) as one
+``.npz`` file.
 
 Used for resumable long runs (``engine.checkpoint_every``) and for the parts of a multi-process
 run (``engine.distributed``). Files are written to a temporary name and renamed.
@@ -14,8 +15,10 @@ import numpy as np
 
 from engine.atomic import atomic_path
 from engine.stats import Stats
+from engine.tails import TailBuffers, layout_from_json, layout_to_json
 
 STATS_FIELDS = ("n", "mean", "m2", "min", "max", "hist", "lo", "hi")
+TAIL_FIELDS = ("worst_value", "worst_index", "best_value", "best_index")
 
 
 class CheckpointError(RuntimeError):
@@ -45,6 +48,15 @@ def flatten_state(state) -> dict[str, np.ndarray]:
         for var, st in vars_.items():
             for f in STATS_FIELDS:
                 out[f"stats/{group}/{var}/{f}"] = getattr(st, f)
+    tails = getattr(state, "tails", None)
+    if tails is not None:
+        if not isinstance(tails, TailBuffers):  # a running TailState
+            tails = tails.buffers()
+        for f in TAIL_FIELDS:
+            if getattr(tails, f) is not None:
+                out[f"tails/{f}"] = getattr(tails, f)
+        if getattr(state, "tail_layout", None) is not None:
+            out["tails/layout"] = np.asarray(layout_to_json(state.tail_layout))
     return out
 
 
@@ -65,6 +77,15 @@ def unflatten_into(data, state):
             fields = {f: np.array(data[f"stats/{group}/{var}/{f}"]) for f in STATS_FIELDS}
             stats.setdefault(group, {})[var] = Stats(**fields)
     state.stats = stats or None
+    if "tails/worst_value" in data.files:
+        state.tails = TailBuffers(
+            *(
+                np.array(data[f"tails/{f}"]) if f"tails/{f}" in data.files else None
+                for f in TAIL_FIELDS
+            )
+        )
+    if "tails/layout" in data.files:
+        state.tail_layout = layout_from_json(str(data["tails/layout"]))
     return state
 
 

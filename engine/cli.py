@@ -62,8 +62,11 @@ def _jax_started() -> bool:
 
 
 def write_netcdf_atomic(dt, path: Path) -> Path:
+    """results.nc, zlib-compressed (engine.store.netcdf_encoding), written atomically."""
+    from engine.store import netcdf_encoding
+
     with atomic_path(path) as tmp, on_full_disk(path, tmp):
-        dt.to_netcdf(tmp, engine="netcdf4")
+        dt.to_netcdf(tmp, engine="netcdf4", encoding=netcdf_encoding(dt))
     return path
 
 
@@ -210,7 +213,12 @@ def run_job(cfg: Config, run_dir: Path, overrides=()) -> int:
     stage("what drives the downside")
     with stages("sensitivity"):
         written += write_explanation(
-            run_dir, dt, cfg.engine.n_paths, cfg.report.sensitivity, cfg.report.formats
+            run_dir,
+            dt,
+            cfg.engine.n_paths,
+            cfg.report.sensitivity,
+            cfg.report.formats,
+            result=result,
         )
     stage("figures and report.html")
     written += write_reports(run_dir, dt, cfg, stages=stages)

@@ -25,6 +25,9 @@ OPTIONAL_GROUPS = (
 )  # may be absent from a plain mapping (defaults apply)
 
 
+TAIL_GROUPS = ("domain", "strategy", "area", "macro")  # groups of per-path scalars
+
+
 class ConfigError(ValueError):
     """A config value is invalid; the message names the config path and the value."""
 
@@ -40,9 +43,14 @@ class EngineConfig:
     device: str = "auto"
     host_devices: int | str = "auto"
     dtype: str = "float32"
-    keep_paths: int = 250_000
-    keep_trajectories: int = 4000
+    keep_paths: int = 40_960
+    keep_trajectories: int = 2000
     histogram_bins: int = 512
+    pilot_paths: int = 16384
+    tail_alpha: float = 0.01
+    tail_outputs: tuple[str, ...] = ("strategy", "area", "macro")
+    tail_best: bool = False
+    tail_max_paths: int = 10_000
     launch_adoption: float = 0.01
     progress: bool | str = "auto"
     checkpoint_every: int = 0
@@ -390,6 +398,18 @@ def _check_engine(e: EngineConfig) -> None:
         raise ConfigError(f"engine.checkpoint_every: must be >= 0, got {e.checkpoint_every}")
     if e.histogram_bins < 16:
         raise ConfigError(f"engine.histogram_bins: must be at least 16, got {e.histogram_bins}")
+    if e.tail_max_paths < 1:
+        raise ConfigError(f"engine.tail_max_paths: must be at least 1, got {e.tail_max_paths}")
+    if e.pilot_paths < 1:
+        raise ConfigError(f"engine.pilot_paths: must be at least 1, got {e.pilot_paths}")
+    if not 0.0 <= e.tail_alpha < 0.5:
+        raise ConfigError(f"engine.tail_alpha: must be in [0, 0.5), got {e.tail_alpha}")
+    for i, name in enumerate(e.tail_outputs):
+        if name.split("/")[0] not in TAIL_GROUPS or name.count("/") > 1:
+            raise ConfigError(
+                f"engine.tail_outputs[{i}]: expected a group ({', '.join(TAIL_GROUPS)}) or "
+                f"group/variable, got {name!r}"
+            )
     if not 0.0 < e.launch_adoption < 1.0:
         raise ConfigError(f"engine.launch_adoption: must be in (0, 1), got {e.launch_adoption}")
     if e.progress not in (True, False, "auto"):

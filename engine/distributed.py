@@ -3,8 +3,8 @@
 Each process takes a disjoint set of chunks (chunk ``i`` goes to process ``i % P``: disjoint
 global path ranges, the same keys as a single-process run) and writes ``part-<i>.npz`` (its
 streaming statistics and kept draws). ``merge`` combines the parts in process order into the
-same numbers as a single process: counts, histograms, min/max and kept draws exactly, means and
-variances to float64 rounding (Chan's merge in another order).
+same numbers as a single process: counts, histograms, min/max, tail buffers and kept draws
+exactly, means and variances to float64 rounding (Chan's merge in another order).
 
     # on each host (process i of P; the coordinator is process 0's host:port)
     python -m engine.distributed run --coordinator HOST:PORT --num-processes P --process-id i \\
@@ -56,6 +56,8 @@ def run_part(cfg, out_dir: Path, process_index: int, process_count: int) -> Path
         trajectories=raw.trajectories,
         kept_mask=raw.kept_mask,
         traj_mask=raw.traj_mask,
+        tails=raw.tail_buffers,
+        tail_layout=raw.tail_layout,
     )
     return save_checkpoint(
         part_path(out_dir, process_index), f"part {process_index}/{process_count}", state
@@ -91,6 +93,9 @@ def merge_parts(paths: list[Path]) -> RawResult:
             for level, vars_ in theirs.items():
                 for var, arr in vars_.items():
                     mine[level][var][mask] = arr[mask]
+        if merged.tails is not None:
+            exact32 = merged.kept_drivers.dtype == np.float32
+            merged.tails = merged.tails.merge(state.tails, merged.tail_layout.sign, exact32)
         merged.kept_drivers[state.kept_mask] = state.kept_drivers[state.kept_mask]
         merged.kept_mask |= state.kept_mask
         merged.traj_mask |= state.traj_mask
@@ -107,6 +112,8 @@ def merge_parts(paths: list[Path]) -> RawResult:
         devices=[],
         kept_mask=merged.kept_mask,
         traj_mask=merged.traj_mask,
+        tail_layout=merged.tail_layout if merged.tails is not None else None,
+        tail_buffers=None if merged.tails is None else merged.tails.sorted(merged.tail_layout.sign),
     )
 
 

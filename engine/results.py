@@ -119,9 +119,36 @@ class SimulationResult:
         index = pd.MultiIndex.from_product([range(c), range(d)], names=["chain", "draw"])
         return pd.DataFrame(arr.reshape(c * d, -1), index=index, columns=list(self.table.names))
 
+    # ------------------------------------------------------------------ replay
+    def replay(self, indices):
+        """Re-simulate global paths ``indices`` (e.g. ``self.tail_paths(...)``) with their full
+        yearly trajectories and driver draws: an :class:`engine.replay.Replay`, bit for bit the
+        paths of this run (engine.replay)."""
+        from engine.replay import replay_paths
+
+        return replay_paths(self.cfg, self.table, self.params, indices)
+
+    def tail_paths(self, level: str, var: str, entity: str | None = None, n: int | None = None):
+        """Global indices of the worst ``n`` paths (all the buffer holds by default) of a tail
+        output, worst first; ``entity`` picks one entity of a vector output."""
+        tails = self.raw.tails
+        if level not in tails or var not in tails[level]:
+            have = sorted(f"{g}/{v}" for g in tails for v in tails[g])
+            raise KeyError(f"no tail buffer for {level}/{var}; buffers: {have}")
+        index = tails[level][var]["worst"][1]
+        if index.ndim > 1:
+            ids = list(self.entity_coords(level, var)[1])
+            if entity not in ids:
+                raise KeyError(f"{level}/{var}: entity must be one of {ids}, got {entity!r}")
+            index = index[ids.index(entity)]
+        index = index[index >= 0]
+        return index[:n] if n is not None else index
+
     # ------------------------------------------------------------------ DataTree
     def to_datatree(self):
-        """ArviZ DataTree: groups domain, strategy, area, macro, drivers and *_yearly."""
+        """ArviZ DataTree: groups domain, strategy, area, macro, drivers and *_yearly (kept
+        draws), ``stats/*`` (streaming statistics of all paths) and ``tails/*`` (exact tail
+        buffers); see engine.store and docs/outputs.md."""
         import json
 
         import arviz as az
@@ -148,6 +175,10 @@ class SimulationResult:
             trees[level] = ds
         drivers = {n: self.raw.kept_drivers[..., j] for j, n in enumerate(self.table.names)}
         trees["drivers"] = az.from_dict({"posterior": drivers})["posterior"].to_dataset()
+        from engine.store import stats_groups, tails_groups
+
+        trees.update(stats_groups(self))
+        trees.update(tails_groups(self))
         dt = xr.DataTree.from_dict(trees)
         dt.attrs["manifest"] = json.dumps(self.manifest, default=str)
         return dt

@@ -11,7 +11,9 @@ draws of each chain), the yearly trajectories of up to ``R`` selected rows and t
 statistics of every output. Chunk ``i + 1`` is dispatched before chunk ``i``'s results are merged
 on the host, so host work overlaps device work. A NaN or infinity shows in the chunk's statistics
 (sums and extremes propagate it); only then is the chunk rerun, with row masks, to bisect for the
-first bad path.
+first bad path. Histogram edges come from a pilot over fixed global paths (``engine.pilot``);
+the worst values of the headline scalars over all paths go to exact tail buffers
+(``engine.tails``), replayable by index (``engine.replay``).
 """
 
 from __future__ import annotations
@@ -37,11 +39,13 @@ from engine.config import Config
 from engine.drivers import DriverTable, build_driver_table
 from engine.model import DriverColumns, make_path_fn
 from engine.params import ModelParams, build_params
-from engine.stats import StatsLayout, from_chunk, merge, pilot_edges, tree_chunk_stats
+from engine.pilot import ChunkInputs, run_pilot
+from engine.stats import StatsLayout, from_chunk, merge, tree_chunk_stats
+from engine.tails import TailBuffers, TailLayout, TailState, badness_fn
 
 log = logging.getLogger("jp2040.engine")
 
-PILOT_ROWS = 2048
+PILOT_ROWS = 2048  # trajectory rows per chunk call at least (also the yearly pilot's batch)
 
 
 class SimulationError(RuntimeError):
@@ -69,6 +73,16 @@ class RawResult:
     devices: list = field(default_factory=list)
     kept_mask: np.ndarray | None = None  # (chains, keep_draws): which kept slots this run filled
     traj_mask: np.ndarray | None = None
+    tail_layout: TailLayout | None = None  # exact tails (engine.tails), None when off
+    tail_buffers: TailBuffers | None = None  # flat (E, k), over every path of the run
+
+    @property
+    def tails(self) -> dict:
+        """``{group: {var: {"worst": (values, path index), "best": ..., "side": ...}}}``,
+        arrays (*entity, k) sorted worst first (engine.tails); empty when tails are off."""
+        if self.tail_layout is None or self.tail_buffers is None:
+            return {}
+        return self.tail_layout.unflatten(self.tail_buffers)
 
 
 @dataclass
@@ -83,6 +97,8 @@ class RunState:
     trajectories: dict
     kept_mask: np.ndarray
     traj_mask: np.ndarray
+    tails: TailBuffers | TailState | None = None  # exact tails so far (engine.tails)
+    tail_layout: TailLayout | None = None
 
 
 CHUNK_OVERHEAD_PATHS = 2048  # per-chunk fixed cost, in path-equivalents, for choosing the chunk
@@ -105,6 +121,14 @@ def _layout(cfg: Config):
             break
         size //= 2
     return per_chain, min(best, 1 << max(0, (e.n_paths - 1).bit_length()))
+
+
+def trajectory_rows(cfg: Config, chunk: int) -> int:
+    """R, the rows of a chunk whose yearly trajectories the chunk program returns (part of its
+    compiled shape)."""
+    e = cfg.engine
+    traj_draws = min(e.keep_trajectories // e.chains, e.n_paths // e.chains)
+    return min(chunk, max(traj_draws * e.chains, PILOT_ROWS))
 
 
 def _mesh_devices(cfg: Config, chunk: int):
@@ -155,7 +179,7 @@ def simulate_raw(
     n_chunks = -(-e.n_paths // chunk)
     keep_draws = min(e.keep_paths // e.chains, per_chain)
     traj_draws = min(e.keep_trajectories // e.chains, per_chain)
-    rows = min(chunk, max(traj_draws * e.chains, PILOT_ROWS))
+    rows = trajectory_rows(cfg, chunk)
     bins = e.histogram_bins
     devices = _mesh_devices(cfg, chunk)
     if uniforms is not None:
@@ -179,70 +203,82 @@ def simulate_raw(
     def place(x):
         return jax.device_put(x, shard) if shard is not None else jax.device_put(x, devices[0])
 
-    def chunk_inputs(i):
+    def chunk_inputs(i, traj_sel=None) -> ChunkInputs:
+        """Inputs of chunk ``i``; ``traj_sel`` overrides the trajectory rows (pilot)."""
         g = i * chunk + np.arange(chunk)
         real = g < e.n_paths
         g = np.where(real, g, 0)
         chain, draw = g // per_chain, g % per_chain
-        in_traj = real & (draw < traj_draws)
-        sel = np.flatnonzero(in_traj)[:rows]
-        if i == 0 and len(sel) < rows:  # pilot rows for the histogram edges
-            extra = np.setdiff1d(np.arange(min(chunk, e.n_paths)), sel)[: rows - len(sel)]
-            sel = np.concatenate([sel, extra])
+        if traj_sel is None:
+            sel = np.flatnonzero(real & (draw < traj_draws))[:rows]
+        else:
+            sel = np.asarray(traj_sel, np.int64)
         traj_rows = np.zeros(rows, np.int32)
         traj_rows[: len(sel)] = sel
         sup = None
         if uniforms is not None:
-            sup = uniforms[np.where(real, i * chunk + np.arange(chunk), 0)]
-            sup = place(sup)
-        return (
+            sup = place(uniforms[np.where(real, i * chunk + np.arange(chunk), 0)])
+        return ChunkInputs(
             place(chain.astype(np.uint32)),
             place(draw.astype(np.uint32)),
             place(real.astype(np.dtype(dtype))),
             jnp.asarray(traj_rows),
             sup,
-            (chain, draw, real, sel),
+            chain,
+            draw,
+            real,
+            sel,
         )
 
-    # pilot: chunk 0 with placeholder edges, only to set the histogram ranges
+    tail_layout = TailLayout.of(
+        shapes, e.tail_outputs, e.tail_alpha, e.n_paths, e.tail_best, e.tail_max_paths
+    )
     t_compile = time.perf_counter()
-    c0 = chunk_inputs(0)
-    dummy_edges = jax.tree_util.tree_map(
-        lambda s: (jnp.zeros(s, dtype), jnp.ones(s, dtype)),
-        shapes,
-        is_leaf=lambda z: isinstance(z, tuple),
-    )
     success_prob = jnp.asarray(params.success_prob, dtype)
-    scal0, _, traj0, _ = jax.block_until_ready(run_chunk(*c0[:4], dummy_edges, c0[4], success_prob))
-    compile_time = time.perf_counter() - t_compile
-    log.debug("program (trace, compile or load; none if reused) + pilot chunk %.2f s", compile_time)
-    real0 = c0[5][2]
-    pilot_scal = jax.tree_util.tree_map(lambda x: np.asarray(x)[real0][: PILOT_ROWS * 4], scal0)
-    n_pilot = len(c0[5][3])
-    pilot_traj = jax.tree_util.tree_map(lambda x: np.asarray(x)[:n_pilot], traj0)
-    edges = jax.tree_util.tree_map(
-        lambda x: tuple(jnp.asarray(a, dtype) for a in pilot_edges(x)), {**pilot_scal, **pilot_traj}
+    pilot = run_pilot(
+        lambda ch, dr, mk, tr, ed, sup: run_chunk(ch, dr, mk, tr, ed, sup, success_prob),
+        chunk_inputs,
+        shapes,
+        dtype,
+        n_pilot=min(e.n_paths, e.pilot_paths),
+        chunk=chunk,
+        rows=rows,
     )
-
+    compile_time = pilot.first_call_s
+    log.debug(
+        "program (trace, compile or load; none if reused) + first pilot call %.2f s", compile_time
+    )
+    edges = pilot.edges
+    scal0, traj0 = pilot.scalars, pilot.trajectories
     edges_host = layout.flatten_edges(edges)  # {block: (lo, hi)}, float64 of the float32 edges
     log.debug("pilot edges %.2f s", time.perf_counter() - t_compile - compile_time)
+    tails_on = tail_layout.k > 0 and tail_layout.n_elem > 0
+    if tails_on:
+        tail_fn = badness_fn(tuple((g, v) for g, v, *_ in tail_layout.leaves), e.tail_best)
+        tail_sign = tail_layout.sign
+        tail_sign_dev = jnp.asarray(tail_sign, dtype)
+    exact32 = e.dtype == "float32"
     state = RunState(
         next_pos=0,
         stats=None,
         kept_scalars=jax.tree_util.tree_map(
             lambda x: np.zeros((e.chains, keep_draws) + x.shape[1:], np.asarray(x).dtype), scal0
         ),
-        kept_drivers=np.zeros((e.chains, keep_draws, table.n_drivers), np.float64),
+        kept_drivers=np.zeros((e.chains, keep_draws, table.n_drivers), np.dtype(dtype)),
         trajectories=jax.tree_util.tree_map(
             lambda x: np.zeros((e.chains, traj_draws) + x.shape[1:], np.asarray(x).dtype), traj0
         ),
         kept_mask=np.zeros((e.chains, keep_draws), bool),
         traj_mask=np.zeros((e.chains, traj_draws), bool),
+        tails=tail_layout.empty() if tails_on else None,
+        tail_layout=tail_layout if tails_on else None,
     )
     fingerprint = run_fingerprint(cfg, process_index, process_count, uniforms is not None)
     if checkpoint is not None and Path(checkpoint).exists():
         state = load_checkpoint(Path(checkpoint), fingerprint, state)
         log.info("resuming from %s at chunk %d", checkpoint, state.next_pos)
+    if tails_on:  # buffers (empty or from the checkpoint) -> running accumulators
+        state.tails = TailState(tail_layout, state.tails, exact32)
     kept_s, kept_d, kept_t = state.kept_scalars, state.kept_drivers, state.trajectories
     stats = None if state.stats is None else layout.flatten_stats(state.stats)  # {block: Stats}
     my_chunks = list(range(process_index, n_chunks, process_count))
@@ -256,18 +292,21 @@ def simulate_raw(
         return layout.unflatten({b: from_chunk(p, *edges_host[b]) for b, p in part.items()})
 
     def dispatch(pos):
-        """Start chunk ``my_chunks[pos]`` on the device (asynchronously); None past the end."""
+        """Start chunk ``my_chunks[pos]`` (and its tail candidates) on the device
+        (asynchronously); None past the end."""
         if pos >= len(my_chunks):
             return None
-        i = my_chunks[pos]
-        inputs = chunk_inputs(i) if i else c0
-        ch, dr, mk, tr, sup, _ = inputs
-        return inputs, run_chunk(ch, dr, mk, tr, edges, sup, success_prob)
+        inputs = chunk_inputs(my_chunks[pos])
+        out = run_chunk(*inputs.device_args, edges, inputs.supplied, success_prob)
+        tail_out = tail_fn(out[0], inputs.mask, tail_sign_dev) if tails_on else None
+        return inputs, out, tail_out
 
     pending = dispatch(state.next_pos)
     for pos in range(state.next_pos, len(my_chunks)):
         i = my_chunks[pos]
-        (ch, dr, mk, tr, sup, (chain, draw, real, sel)), out = pending
+        inputs, out, tail_out = pending
+        ch, dr, _, tr, sup = inputs[:5]
+        chain, draw, real, sel = inputs.chain_h, inputs.draw_h, inputs.real, inputs.sel
         t_dev = time.perf_counter()
         scal, values, traj, part = jax.block_until_ready(out)
         t_host = time.perf_counter()
@@ -279,6 +318,8 @@ def simulate_raw(
         stats = (
             part_host if stats is None else {b: merge(stats[b], part_host[b]) for b in part_host}
         )
+        if tails_on:
+            state.tails.add(tail_out, i * chunk)
         runs = _kept_runs(chain, draw, real & (draw < keep_draws))
         if runs:
             pairs = list(
@@ -325,6 +366,8 @@ def simulate_raw(
         stats=layout.unflatten(stats),
         kept_mask=state.kept_mask,
         traj_mask=state.traj_mask,
+        tail_layout=tail_layout if tails_on else None,
+        tail_buffers=state.tails.buffers() if tails_on else None,
         n_paths=e.n_paths,
         chains=e.chains,
         wall_time_s=wall,

@@ -3,7 +3,7 @@
 The per-chunk part runs inside ``jit`` (``chunk_stats``); chunks merge on the host in float64 with
 Chan's parallel formula (``merge``), so memory does not grow with the path count and the result
 does not depend on the chunk layout beyond float rounding. Histogram edges are fixed per element
-from a pilot sample (``pilot_edges``); values outside go to an under- or overflow bin whose far end
+from a pilot sample of fixed global paths (``pilot_edges``, ``engine.run._pilot``); values outside go to an under- or overflow bin whose far end
 is the running min / max, so quantiles stay bracketed.
 """
 
@@ -147,8 +147,9 @@ def merge(a: Stats | None, b: Stats) -> Stats:
 def pilot_edges(sample: np.ndarray, widen: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
     """Histogram range per element from a pilot sample of shape (n, *s).
 
-    [q0.001, q0.999] of the pilot, widened by ``widen`` of its width on each side; constant
-    elements get a tiny positive width.
+    [q0.001, q0.999] of the pilot, widened by ``widen`` of its width on each side and snapped
+    outwards to multiples of 2**(floor(log2(width)) - 6); constant elements get a tiny positive
+    width.
     """
     sample = np.asarray(sample, np.float64)
     lo, hi = np.quantile(sample, [0.001, 0.999], axis=0)
@@ -156,7 +157,11 @@ def pilot_edges(sample: np.ndarray, widen: float = 0.1) -> tuple[np.ndarray, np.
     lo, hi = lo - widen * span, hi + widen * span
     tiny = np.maximum(np.abs(lo) * 1e-6, 1e-9)
     hi = np.where(hi - lo < tiny, lo + tiny, hi)
-    return lo, hi
+    # snap outwards to a grid of 1/64 of the span's power of two: pilot values that differ by
+    # float rounding (another chunk size or device count) give the same edges
+    with np.errstate(divide="ignore"):
+        step = np.exp2(np.floor(np.log2(hi - lo)) - 6)
+    return np.floor(lo / step) * step, np.ceil(hi / step) * step
 
 
 NO_HISTOGRAM_GROUPS = ("domain_yearly",)

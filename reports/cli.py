@@ -1,5 +1,9 @@
 """``jp2040-report RUN_DIR``: rebuild tables, figures and report.html without re-simulating.
 
+From a results.nc with ``/stats`` (the streaming statistics of all paths) and ``/tails`` (exact
+tail buffers) it rebuilds every table the run wrote except ``scenarios.csv`` (which simulates the
+other scenarios): ``summary.csv`` with the engine's own summary, ``sensitivity.csv``,
+``discovery.csv`` and their figures, ``downside.csv``/``exceedance.csv`` from the tail buffers.
 Also :func:`write_reports`, which the engine's CLI calls at the end of a run.
 """
 
@@ -145,6 +149,28 @@ def _report_options(cfg) -> dict:
     }
 
 
+def rebuild_engine_tables(run, formats, recompute: bool = False) -> list[Path]:
+    """summary.csv (the engine's summary: streaming statistics of all paths) and the
+    sensitivity/discovery outputs, from a results.nc that has ``/stats``; each only when missing
+    or ``recompute``. An older results.nc without ``/stats`` is left to :func:`write_reports`."""
+    dt = run.datatree
+    if dt is None or "stats" not in dt.children:
+        return []
+    from engine.store import result_from_datatree
+    from reports.explain import write_explanation
+
+    result = result_from_datatree(dt)
+    written: list[Path] = []
+    if recompute or not (run.path / "summary.csv").exists():
+        written.append(write_csv_atomic(result.summary(), run.path / "summary.csv"))
+    if recompute or not (run.path / "discovery_text.txt").exists():
+        setting = result.cfg.report.sensitivity
+        written += write_explanation(
+            run.path, dt, result.cfg.engine.n_paths, setting, formats, result=result
+        )
+    return written
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="jp2040-report",
@@ -162,7 +188,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--no-figures", action="store_true", help="do not draw figures")
     parser.add_argument(
-        "--recompute", action="store_true", help="recompute downside.csv/exceedance.csv"
+        "--recompute",
+        action="store_true",
+        help="recompute the tables that exist (summary, downside, exceedance, sensitivity, "
+        "discovery)",
     )
     return parser
 
@@ -183,7 +212,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     try:
         run = load_run(args.run_dir)
-        written = write_reports(
+        figure_formats = [] if args.no_figures else formats
+        written = rebuild_engine_tables(run, figure_formats, recompute=args.recompute)
+        written += write_reports(
             run.path,
             run.datatree,
             {"figures": not args.no_figures, "formats": formats},

@@ -10,8 +10,9 @@ outcomes are low values) or ``"high"`` (digital deficit, investment, labour shor
 
 - VaR: ``low``: the alpha-quantile; ``high``: the (1 - alpha)-quantile (linear interpolation).
   MCSE: ArviZ's order-statistic quantile MCSE with the ESS of the tail indicator
-  ``1{x <= VaR}`` (``arviz_stats`` relative quantile ESS on the first ``diag_max_draws`` draws of
-  each chain, times the number of draws).
+  ``1{x <= VaR}`` (``high``: ``1{x >= VaR}``), VaR from all draws (``arviz_stats`` relative ESS
+  of the indicator on the first ``diag_max_draws`` draws of each chain, times the number of
+  draws; ArviZ's quantile ESS is the same with the subset's own quantile).
 - ES: ``low``: mean of the draws ``<= VaR``; ``high``: mean of the draws ``>= VaR``. MCSE is the
   asymptotic standard error of the sample ES (e.g. Chen 2008, J. Financial Econometrics 6:87)::
 
@@ -25,6 +26,7 @@ outcomes are low values) or ``"high"`` (digital deficit, investment, labour shor
 
 from __future__ import annotations
 
+import json
 import warnings
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
@@ -47,6 +49,7 @@ from reports.summaries import (
     sorted_quantile,
     stack_cells,
 )
+from reports.tails import buffer_exceedance, buffer_tail_metrics, tail_buffer
 
 __all__ = [
     "BAD_SIDE",
@@ -167,7 +170,8 @@ def _tail_metrics(cells, alphas, side, diag_max_draws):
     for alpha in alphas:
         prob = alpha if side == "low" else 1.0 - alpha
         var = sorted_quantile(sorted_flat, prob)
-        ess = relative_ess(sub, "quantile", prob=prob) * n
+        hit = sub <= var[:, None, None] if side == "low" else sub >= var[:, None, None]
+        ess = relative_ess(hit.astype(np.float64), "mean") * n
         var_mcse = quantile_mcse_from_sorted(sorted_flat, prob, ess)
         tail = flat <= var[:, None] if side == "low" else flat >= var[:, None]
         n_tail = tail.sum(axis=1)
@@ -240,6 +244,16 @@ def bad_side(name: str, attrs: dict | None = None) -> str:
     return "low"
 
 
+def _n_paths(dt: xr.DataTree) -> int | None:
+    """All paths of the run (the tail buffers' count, else the manifest's), or None."""
+    if "tails" in dt.children and "n_paths" in dt["tails"].attrs:
+        return int(dt["tails"].attrs["n_paths"])
+    try:
+        return int(json.loads(dt.attrs["manifest"])["config"]["engine"]["n_paths"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 def _scalar_groups(dt: xr.DataTree) -> list[str]:
     return [g for g in SCALAR_GROUPS if g in sample_groups(dt)]
 
@@ -256,17 +270,36 @@ def downside(
     ``variables``: names (``"operating_profit_2040"``, any scalar group) or ``"group/name"``;
     default every variable of the groups ``domain``, ``strategy``, ``area``, ``macro``.
     Returns columns ``group``, ``variable``, ``entity``, ``year``, ``side``, ``alpha``, ``var``,
-    ``es``, ``var_mcse``, ``es_mcse`` (values in each variable's units).
+    ``es``, ``var_mcse``, ``es_mcse`` (values in each variable's units) and ``source``: ``tail
+    buffer, all N paths`` where the run's exact tail buffers (``/tails``, reports.tails) hold
+    what the estimate needs (any alpha <= engine.tail_alpha), ``all N paths`` where every path
+    was kept, else ``M of N paths kept`` (a subsample estimate, its MCSE that of M paths).
     """
     alphas = [_check_alpha(a) for a in alphas]
     frames = []
+    n_all = _n_paths(dt)
     for group, name, da in iter_variables(dt, _scalar_groups(dt), variables):
         side = bad_side(name, da.attrs)
         values, index = stack_cells(da)
         cells = np.moveaxis(values, -1, 0)
         metrics = _tail_metrics(cells, alphas, side, diag_max_draws)
+        n_kept = values.shape[0] * values.shape[1]
+        kept_source = (
+            f"all {n_kept} paths" if n_all in (None, n_kept) else f"{n_kept} of {n_all} paths kept"
+        )
+        buf = tail_buffer(dt, group, name, side)
+        if buf is not None and list(buf.entity) != list(index["entity"]) and len(buf.entity) > 1:
+            buf = None  # entity order differs: never mix cells
         for alpha in alphas:
             var, es, var_mcse, es_mcse = metrics[alpha]
+            source = np.full(len(var), kept_source, dtype=object)
+            if buf is not None:
+                exact = buffer_tail_metrics(buf, alpha, diag_max_draws)
+                ok = exact["covered"]
+                var, es = np.where(ok, exact["var"], var), np.where(ok, exact["es"], es)
+                var_mcse = np.where(ok, exact["var_mcse"], var_mcse)
+                es_mcse = np.where(ok, exact["es_mcse"], es_mcse)
+                source[ok] = f"tail buffer, all {buf.n_paths} paths"
             frame = index.copy()
             frame.insert(0, "variable", name)
             frame.insert(0, "group", group)
@@ -274,9 +307,10 @@ def downside(
             frame["alpha"] = alpha
             frame["var"], frame["es"] = var, es
             frame["var_mcse"], frame["es_mcse"] = var_mcse, es_mcse
+            frame["source"] = source
             frames.append(frame)
     columns = ["group", "variable", "entity", "year", "side", "alpha", "var", "es"]
-    columns += ["var_mcse", "es_mcse"]
+    columns += ["var_mcse", "es_mcse", "source"]
     if not frames:
         return pd.DataFrame(columns=columns)
     return pd.concat(frames, ignore_index=True)[columns]
@@ -354,9 +388,11 @@ def exceedance(
     P(X > t), ``"low"``: P(X < t)) and optional ``entity`` (id, ``"*"`` for all, None),
     ``year`` (None: the per-path scalar; an int: that year of the ``*_yearly`` group) and
     ``group``. Returns columns ``group``, ``variable``, ``entity``, ``year``, ``threshold``,
-    ``side``, ``probability``, ``mcse``.
+    ``side``, ``probability``, ``mcse`` and ``source`` (as :func:`downside`: the tail buffer
+    where it holds every path beyond the threshold).
     """
     rows = []
+    n_all = _n_paths(dt)
     for spec in DEFAULT_THRESHOLDS if thresholds is None else thresholds:
         missing = {"variable", "threshold", "side"} - set(spec)
         if missing:
@@ -369,6 +405,19 @@ def exceedance(
             est = exceedance_probability(
                 da.values, float(spec["threshold"]), side, diag_max_draws=diag_max_draws
             )
+            n_kept = int(da.sizes["chain"] * da.sizes["draw"])
+            source = (
+                f"all {n_kept} paths"
+                if n_all in (None, n_kept)
+                else f"{n_kept} of {n_all} paths kept"
+            )
+            buf = None if year is not None else tail_buffer(dt, grp, spec["variable"], side)
+            if buf is not None:
+                cell = list(buf.entity).index(ent) if ent in list(buf.entity) else 0
+                exact = buffer_exceedance(buf, float(spec["threshold"]), diag_max_draws)
+                if exact["covered"][cell]:
+                    est = Estimate(exact["probability"][cell], exact["mcse"][cell])
+                    source = f"tail buffer, all {buf.n_paths} paths"
             rows.append(
                 {
                     "group": grp,
@@ -379,9 +428,10 @@ def exceedance(
                     "side": side,
                     "probability": float(est.value),
                     "mcse": float(est.mcse),
+                    "source": source,
                 }
             )
     columns = ["group", "variable", "entity", "year", "threshold", "side", "probability", "mcse"]
-    df = pd.DataFrame(rows, columns=columns)
+    df = pd.DataFrame(rows, columns=[*columns, "source"])
     df["year"] = pd.array(df["year"].tolist(), dtype="Int64")
     return df

@@ -8,6 +8,11 @@ no extra simulation. Writes ``sensitivity.csv`` (every index with its interval, 
 Every driver is screened (first-order index and tail KS distance, no bootstrap); the
 ``TOP_DRIVERS`` strongest per outcome get bootstrap intervals, a tornado and enter PRIM (the 12
 with the largest tail KS). ``policy_success.*`` drivers are 0/1 indicators (1: policy arrived).
+
+Given the run's result (with exact tail buffers), the worst paths of *all* n paths are replayed
+(reports.tail_replay): ``sensitivity.csv`` gains ``true_tail_ks`` (each driver's KS distance
+between that true tail and the kept sample, tail probability ``true_tail_alpha``) and each
+outcome with a yearly series gets a tail fan chart (``figures/tail_fan_<i>``).
 """
 
 from __future__ import annotations
@@ -99,14 +104,20 @@ def explain(
     n_boot: int = 50,
     seed: int = 0,
     max_rows: int = MAX_ROWS,
+    true_tails: dict | None = None,
 ):
     """Sensitivity table, PRIM results and sentences for each outcome.
 
+    ``true_tails``: ``{outcome label: reports.tail_replay.TrueTail}``; their KS distances join
+    the table as ``true_tail_ks`` / ``true_tail_alpha`` (NaN for outcomes without one).
     Returns (sensitivity DataFrame, discovery DataFrame, {outcome label: PrimResult}, tornado
     tables, sentences).
     """
+    from reports.tail_replay import true_tail_ks
+
     X, rows = sample_frame(dt, max_rows)
     sens, boxes, prims, tornados, sentences = [], [], {}, {}, []
+    true_tails = true_tails or {}
     for out in outcomes:
         y = outcome_values(dt, out, rows)
         # screen every driver cheaply, then bootstrap the indices of the strongest ones
@@ -119,6 +130,9 @@ def explain(
             tail[["ks", "p_value"]].rename(columns={"ks": "tail_ks", "p_value": "tail_p"})
         )
         table.insert(0, "outcome", out.label)
+        tt = true_tails.get(out.label)
+        table["true_tail_ks"] = true_tail_ks(X[top], tt) if tt is not None else np.nan
+        table["true_tail_alpha"] = tt.alpha if tt is not None else np.nan
         table.index.name = "driver"
         sens.append(table.reset_index())
         tornados[out.label] = tornado(X[top], y, side=out.side)
@@ -150,9 +164,12 @@ def explain(
 
 
 def write_explanation(
-    run_dir: Path, dt: xr.DataTree, n_paths: int, setting="auto", formats=("png",)
+    run_dir: Path, dt: xr.DataTree, n_paths: int, setting="auto", formats=("png",), result=None
 ) -> list[Path]:
-    """Write sensitivity.csv, discovery.csv, discovery_text.txt and figures into ``run_dir``."""
+    """Write sensitivity.csv, discovery.csv, discovery_text.txt and figures into ``run_dir``.
+
+    ``result``: the run's SimulationResult (also rebuilt by ``jp2040-report``); with its tail
+    buffers the true tails are replayed (module docstring)."""
     run_dir = Path(run_dir)
     if setting is False or (setting == "auto" and n_paths < MIN_PATHS):
         why = (
@@ -161,7 +178,15 @@ def write_explanation(
             else f"skipped: {n_paths} paths is below {MIN_PATHS}, where the indices would be noise"
         )
         return [write_text_atomic(f"Sensitivity analysis {why}.\n", run_dir / "discovery_text.txt")]
-    sens, boxes, prims, tornados, sentences = explain(dt)
+    true_tails = {}
+    if result is not None:
+        from reports.tail_replay import true_tail
+
+        for out in HEADLINE_OUTCOMES:
+            tt = true_tail(result, out, TAIL)
+            if tt is not None:
+                true_tails[out.label] = tt
+    sens, boxes, prims, tornados, sentences = explain(dt, true_tails=true_tails)
     written = [
         write_csv_atomic(sens, run_dir / "sensitivity.csv"),
         write_csv_atomic(boxes, run_dir / "discovery.csv"),
@@ -180,4 +205,10 @@ def write_explanation(
             formats,
         )
         written += save_figure(plot_prim_tradeoff(prims[out.label]), figdir / f"prim_{i}", formats)
+        if out.label in true_tails:
+            from reports.tail_replay import tail_fan_chart
+
+            fig = tail_fan_chart(result, out, true_tails[out.label])
+            if fig is not None:
+                written += save_figure(fig, figdir / f"tail_fan_{i}", formats)
     return written

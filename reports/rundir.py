@@ -2,7 +2,8 @@
 
 Layout (written by the engine's CLI and :func:`reports.cli.write_reports`)::
 
-    RUN_DIR/results.nc        required: the results DataTree (docs/outputs.md)
+    RUN_DIR/results.nc        required: the results DataTree (docs/outputs.md): kept draws,
+                              /stats (streaming statistics of all paths), /tails (exact tails)
     RUN_DIR/manifest.json     required: seed, resolved config, versions, device, overrides
     RUN_DIR/summary.csv, downside.csv, exceedance.csv, scenarios.csv, calibration.csv,
     RUN_DIR/sensitivity.csv, discovery.csv, discovery_text.txt      optional

@@ -163,6 +163,17 @@ def sorted_quantile(sorted_flat: np.ndarray, q: float) -> np.ndarray:
     return sorted_flat[lo] + (h - lo) * (sorted_flat[hi] - sorted_flat[lo])
 
 
+def quantile_mcse_ranks(n: int, q: float, ess: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Ascending ranks (0-based, per cell) of the two order statistics whose half distance is
+    the MCSE of the ``q`` quantile of ``n`` draws with ESS ``ess`` (see below)."""
+    with np.errstate(invalid="ignore"):
+        ppf = stats.beta.ppf(_ONE_SIGMA[:, None], ess * q + 1, ess * (1 - q) + 1)
+    pos = ppf * n - 1
+    lo = np.floor(np.nan_to_num(np.maximum(pos[0], 0), nan=0.0)).astype(int)
+    hi = np.ceil(np.nan_to_num(np.minimum(pos[1], n - 1), nan=n - 1.0)).astype(int)
+    return lo, hi
+
+
 def quantile_mcse_from_sorted(sorted_flat: np.ndarray, q: float, ess: np.ndarray) -> np.ndarray:
     """MCSE of the ``q`` quantile: ArviZ's order-statistic method with a given ESS per cell.
 
@@ -172,11 +183,7 @@ def quantile_mcse_from_sorted(sorted_flat: np.ndarray, q: float, ess: np.ndarray
     """
     n = sorted_flat.shape[0]
     ess = np.asarray(ess, dtype=np.float64)
-    with np.errstate(invalid="ignore"):
-        ppf = stats.beta.ppf(_ONE_SIGMA[:, None], ess * q + 1, ess * (1 - q) + 1)
-    pos = ppf * n - 1
-    lo = np.floor(np.nan_to_num(np.maximum(pos[0], 0), nan=0.0)).astype(int)
-    hi = np.ceil(np.nan_to_num(np.minimum(pos[1], n - 1), nan=n - 1.0)).astype(int)
+    lo, hi = quantile_mcse_ranks(n, q, ess)
     cols = np.arange(sorted_flat.shape[1])
     out = (sorted_flat[hi, cols] - sorted_flat[lo, cols]) / 2
     return np.where(np.isfinite(ess), out, np.nan)

@@ -140,15 +140,40 @@ def test_determinism_across_processes(base_result, tmp_path):
     assert out == digest(base_result)
 
 
+SUMMARY_COLUMNS = ["mean", "sd", "p05", "p50", "p95", "mcse_mean", "ess_bulk", "r_hat"]
+
+
+def assert_same_summary(a: pd.DataFrame, b: pd.DataFrame) -> None:
+    """Every row and numeric column of two summary tables equal to rtol 1e-5."""
+    assert len(a) == len(b)
+    assert (a["variable"].to_numpy() == b["variable"].to_numpy()).all()
+    for col in SUMMARY_COLUMNS:
+        np.testing.assert_allclose(
+            a[col].to_numpy(float), b[col].to_numpy(float), rtol=1e-5, atol=0, err_msg=col
+        )
+
+
+def test_summary_does_not_depend_on_the_chunk_size():
+    """Histogram edges come from fixed global paths (engine.run._pilot), so every row of the
+    summary, histogram quantiles included (4096 of 16384 paths kept), agrees at chunks 512 and
+    8192 (16x). With edges from "the first chunk" ~1/3 of the quantile rows moved."""
+    cfg = ["engine.n_paths=16384", "engine.keep_paths=4096", *BASE[2:4]]
+    small = simulate(compose([*cfg, "engine.chunk_size=512"])).summary()
+    large = simulate(compose([*cfg, "engine.chunk_size=8192"])).summary()
+    assert (small["quantiles_from"] == "histogram").sum() > 1000
+    assert_same_summary(small, large)
+
+
 def test_two_devices_match_one(tmp_path):
     code = (
         "import numpy as np, jax\n"
         "from engine import compose, simulate\n"
-        f"r = simulate(compose({BASE!r}))\n"
+        f"r = simulate(compose({BASE!r} + ['engine.keep_paths=1024']))\n"
         "print(len(r.raw.devices))\n"
         "np.save('{out}', r.scalars('strategy', 'operating_profit_2040').to_numpy())\n"
+        "r.summary().to_csv('{out}.csv', index=False)\n"
     )
-    results = {}
+    results, summaries = {}, {}
     for n in (1, 2):
         out = tmp_path / f"dev{n}.npy"
         env = {
@@ -166,7 +191,9 @@ def test_two_devices_match_one(tmp_path):
         assert proc.returncode == 0, proc.stderr[-2000:]
         assert proc.stdout.strip().splitlines()[-1] == str(n)
         results[n] = np.load(out)
+        summaries[n] = pd.read_csv(f"{out}.csv")
     np.testing.assert_allclose(results[1], results[2], rtol=1e-5, atol=1e-6)
+    assert_same_summary(summaries[1], summaries[2])  # histogram quantiles included
 
 
 def test_scenarios_are_paired_and_ordered():

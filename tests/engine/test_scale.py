@@ -35,7 +35,8 @@ raw = simulate_raw(cfg, checkpoint=Path({ckpt!r}))
 np.savez({out!r}, mean=raw.stats["strategy"]["operating_profit_2040"].mean,
          m2=raw.stats["strategy"]["operating_profit_2040"].m2,
          hist=raw.stats["macro_yearly"]["digital_deficit"].hist,
-         kept=raw.kept_scalars["strategy"]["operating_profit_2040"], drivers=raw.kept_drivers)
+         kept=raw.kept_scalars["strategy"]["operating_profit_2040"], drivers=raw.kept_drivers,
+         tail_value=raw.tail_buffers.worst_value, tail_index=raw.tail_buffers.worst_index)
 """
 
 
@@ -82,6 +83,8 @@ def test_killed_run_resumes_to_the_same_numbers(tmp_path):
             got["kept"], reference.kept_scalars["strategy"]["operating_profit_2040"]
         )
         np.testing.assert_array_equal(got["drivers"], reference.kept_drivers)
+        np.testing.assert_array_equal(got["tail_value"], reference.tail_buffers.worst_value)
+        np.testing.assert_array_equal(got["tail_index"], reference.tail_buffers.worst_index)
 
 
 def test_checkpoint_of_another_config_is_refused(tmp_path):
@@ -152,3 +155,7 @@ def test_two_processes_merge_to_single_process_numbers(tmp_path):
     ):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(single.kept_drivers, merged.kept_drivers)
+    for field in ("worst_value", "worst_index"):  # exact tails merge across processes
+        np.testing.assert_array_equal(
+            getattr(single.tail_buffers, field), getattr(merged.tail_buffers, field)
+        )

@@ -90,7 +90,9 @@ def test_points_equal_single_runs_and_pairing_shrinks_the_error(sweep_dir):
         )
     later = table.iloc[1]
     assert later["digital_deficit_2040:diff"] < 0  # later AGI, smaller deficit
-    assert later["digital_deficit_2040:diff_mcse"] < later["digital_deficit_2040:diff_mcse_unpaired"]
+    assert (
+        later["digital_deficit_2040:diff_mcse"] < later["digital_deficit_2040:diff_mcse_unpaired"]
+    )
     assert (sweep_dir / "sweep_digital_deficit_2040.png").stat().st_size > 1000
 
 

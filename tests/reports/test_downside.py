@@ -88,7 +88,9 @@ def test_downside_table_exact_answers(results):
         "es",
         "var_mcse",
         "es_mcse",
+        "source",
     ]
+    assert (df["source"] == f"all {N_CHAIN * N_DRAW} paths").all()  # no tail buffers here
     assert set(df["alpha"]) == {0.05, 0.01}
     assert df["year"].isna().all()
     assert set(df["group"]) == {"domain", "strategy", "area", "macro"}
@@ -135,6 +137,7 @@ def test_default_exceedance_exact(results):
         "side",
         "probability",
         "mcse",
+        "source",
     ]
     assert len(df) == 2 + len(STRATEGIES)
     n = N_CHAIN * N_DRAW

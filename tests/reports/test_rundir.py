@@ -61,6 +61,19 @@ def test_atomic_helpers(tmp_path):
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["a", "b.txt", "c.csv"]
 
 
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_atomic_files_respect_the_umask(tmp_path, umask, mode):
+    """mkstemp creates 0600; written files get 0666 less the umask, like a plain open()."""
+    import os
+
+    old = os.umask(umask)
+    try:
+        path = write_text_atomic("x", tmp_path / "shared.txt")
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == mode
+
+
 def test_cli_exit_code_2_on_bad_run_dir(tmp_path, capsys):
     assert main([str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
