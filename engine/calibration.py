@@ -195,6 +195,8 @@ def run_scenarios(cfg: Config):
     """Simulate capture, not_so_bright and capture to 2050 at the config's path count."""
     from engine import simulate
 
+    # every path kept: the checks read per-path values (percentiles, intervals)
+    cfg = cfg.with_engine(keep_paths=max(cfg.engine.keep_paths, cfg.engine.n_paths))
     capture = simulate(cfg.with_scenario("capture"))
     nsb = simulate(cfg.with_scenario("not_so_bright"))
     c2050 = simulate(cfg.with_scenario("capture").with_engine(end_year=2050))

@@ -18,9 +18,7 @@ the worst values of the headline scalars over all paths go to exact tail buffers
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import pickle
 import sys
 import time
 from collections import OrderedDict
@@ -37,7 +35,7 @@ from engine import interrupt
 from engine.checkpoint import load_checkpoint, run_fingerprint, save_checkpoint
 from engine.config import Config
 from engine.drivers import DriverTable, build_driver_table
-from engine.model import DriverColumns, make_path_fn
+from engine.model import DriverColumns, make_path_fn, path_outcomes
 from engine.params import ModelParams, build_params
 from engine.pilot import ChunkInputs, run_pilot
 from engine.stats import StatsLayout, from_chunk, merge, tree_chunk_stats
@@ -391,8 +389,8 @@ class ChunkProgram:
     layout: StatsLayout
 
 
-PROGRAM_CACHE_SIZE = 4
-_programs: OrderedDict = OrderedDict()  # content digest -> ChunkProgram, most recent last
+PROGRAM_CACHE_SIZE = 8
+_programs: OrderedDict = OrderedDict()  # model structure -> jitted chunk function, most recent last
 
 
 def clear_program_cache() -> None:
@@ -400,61 +398,67 @@ def clear_program_cache() -> None:
     _programs.clear()
 
 
-def _program_digest(table: DriverTable, params: ModelParams, *static) -> str | None:
-    """SHA-256 of everything the chunk program is built from (None if it cannot be pickled)."""
-    try:
-        blob = pickle.dumps((table, params, static, jax.config.jax_enable_x64), protocol=5)
-    except (pickle.PicklingError, TypeError, AttributeError):
-        return None
-    return hashlib.sha256(blob).hexdigest()
+def chunk_program_cache_size() -> int:
+    """Compiled chunk executables held in this process, over every model structure (tests count
+    compiles with it: a changed number must not add one, a changed shape must)."""
+    return sum(fn._cache_size() for fn, _, _ in _programs.values())
+
+
+def _structure_key(table: DriverTable, params: ModelParams, *static):
+    """What the compiled program depends on: the pytree structure of (table, params) (ids,
+    indices, groups, the year grid: their static aux data), the shapes and dtypes of their
+    numbers, and the chunk settings. Numbers themselves are arguments, not part of the key."""
+    leaves, treedef = jax.tree_util.tree_flatten((table, params))
+    avals = tuple((np.shape(x), np.result_type(x).str) for x in leaves)
+    return (treedef, avals, static, jax.config.jax_enable_x64)
 
 
 def chunk_program(
     table: DriverTable, params: ModelParams, dtype, bins: int, apply_copula: bool = True
 ) -> ChunkProgram:
-    """The chunk program for this model, reused within the process when the driver table, the
-    parameters, dtype, bins and copula flag are the same by content (a digest of their pickle).
+    """The chunk program for this model: a jitted function of (table, params, ...) shared by
+    every model of the same structure, with this model's table and parameters bound.
 
-    Reusing the ``jax.jit`` object keeps JAX's own cache of traced and compiled programs: a
-    second run of the same model in a process skips tracing, lowering and loading the
-    executable (~4 s on the 2-core CI machine), whatever its path count, chains, seed or kept
-    draws (the root key is an argument, not a constant). Anything else that changes the model
-    (a driver spec, a parameter, the scenario) changes the digest and builds a new program.
+    The driver table (distribution parameters, copula factor) and the model parameters are
+    pytree *arguments* of the jitted function, so a changed number (a driver median, a market, a
+    coupling, a scenario probability) reuses the compiled program through JAX's own cache; only
+    a change of structure or shape (another family, another domain count, another bin count)
+    traces and compiles anew. The root key is an argument too: path count, chains, seed and kept
+    draws never recompile.
     """
-    key = _program_digest(table, params, str(np.dtype(dtype)), bins, apply_copula)
-    if key is not None and key in _programs:
+    key = _structure_key(table, params, str(np.dtype(dtype)), bins, apply_copula)
+    if key in _programs:
         _programs.move_to_end(key)
-        log.debug("chunk program reused (same model in this process)")
-        return _programs[key]
-    cols = DriverColumns.from_table(table, params)
-    path_fn = make_path_fn(params, cols, dtype)
-    names = table.uniform_names
-    shapes = _output_shapes(path_fn, len(table.names), dtype)
-    layout = StatsLayout.of(shapes)
+        jitted, shapes, layout = _programs[key]
+        log.debug("chunk program reused (same model structure in this process)")
+    else:
+        cols = DriverColumns.from_table(table, params)
+        names = table.uniform_names
+        shapes = _output_shapes(make_path_fn(params, cols, dtype), len(table.names), dtype)
+        layout = StatsLayout.of(shapes)
 
-    def chunk_fn(root, chain, draw, mask, traj_rows, edges, supplied, success_prob):
-        if supplied is None:
-            u = chain_draw_uniforms(root, chain, draw, names).astype(dtype)
-        else:
-            u = supplied.astype(dtype)
-        values = table.values(u, apply_copula=apply_copula)
-        # rows not counted (padding; rows left out by the non-finite search) copy the first
-        # counted row, as chunk_stats requires
-        values = jnp.where(mask[:, None] > 0, values, values[jnp.argmax(mask > 0)])
-        scalars, yearly = path_fn(values, success_prob)
-        # keep policy success as the 0/1 outcome the path saw, not the uniform behind it
-        ps = jnp.asarray(cols.policy_success)
-        values = values.at[:, ps].set((values[:, ps] < success_prob).astype(dtype))
-        stats = layout.pack(tree_chunk_stats({**scalars, **yearly}, mask, edges, bins))
-        traj = jax.tree_util.tree_map(lambda x: x[traj_rows], yearly)
-        return scalars, values, traj, stats
+        def chunk_fn(tbl, prm, root, chain, draw, mask, traj_rows, edges, supplied, success_prob):
+            if supplied is None:
+                u = chain_draw_uniforms(root, chain, draw, names).astype(dtype)
+            else:
+                u = supplied.astype(dtype)
+            values = tbl.values(u, apply_copula=apply_copula)
+            # rows not counted (padding; rows left out by the non-finite search) copy the first
+            # counted row, as chunk_stats requires
+            values = jnp.where(mask[:, None] > 0, values, values[jnp.argmax(mask > 0)])
+            scalars, yearly = path_outcomes(values, prm, cols, dtype, success_prob)
+            # keep policy success as the 0/1 arrival the path saw, not the uniform behind it
+            ps = jnp.asarray(cols.policy_success)
+            values = values.at[:, ps].set((values[:, ps] < success_prob).astype(dtype))
+            stats = layout.pack(tree_chunk_stats({**scalars, **yearly}, mask, edges, bins))
+            traj = jax.tree_util.tree_map(lambda x: x[traj_rows], yearly)
+            return scalars, values, traj, stats
 
-    program = ChunkProgram(run=jax.jit(chunk_fn), shapes=shapes, layout=layout)
-    if key is not None:
-        _programs[key] = program
+        jitted = jax.jit(chunk_fn)
+        _programs[key] = (jitted, shapes, layout)
         while len(_programs) > PROGRAM_CACHE_SIZE:
             _programs.popitem(last=False)
-    return program
+    return ChunkProgram(run=partial(jitted, table, params), shapes=shapes, layout=layout)
 
 
 def _kept_runs(chain: np.ndarray, draw: np.ndarray, keep: np.ndarray) -> list:
