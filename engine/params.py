@@ -8,6 +8,7 @@ config.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 import jax
@@ -56,7 +57,8 @@ def investment_weights(years, launch_year, start_year, post_years, decay, xp=np)
     # year) x decay ** (start - launch) (one per launch): no power per (year, launch) pair.
     # Clamping the launch at the last year changes nothing where the factor is used (years >
     # launch) and keeps it finite.
-    log_decay = xp.log(decay)
+    # a Python float stays a weak scalar (no float64 in NumPy); a traced one goes through xp
+    log_decay = math.log(decay) if isinstance(decay, (int, float)) else xp.log(decay)
     per_launch = xp.exp((start_year - xp.minimum(launch, xp.max(years))) * log_decay)
     tail = xp.where(years > launch, xp.exp((years - start_year) * log_decay) * per_launch, 1.0)
     live = (years >= start_year) & (years <= launch + post_years)

@@ -409,7 +409,7 @@ def _structure_key(table: DriverTable, params: ModelParams, *static):
     indices, groups, the year grid: their static aux data), the shapes and dtypes of their
     numbers, and the chunk settings. Numbers themselves are arguments, not part of the key."""
     leaves, treedef = jax.tree_util.tree_flatten((table, params))
-    avals = tuple((np.shape(x), np.result_type(x).str) for x in leaves)
+    avals = tuple((np.shape(x), str(getattr(x, "dtype", type(x).__name__))) for x in leaves)
     return (treedef, avals, static, jax.config.jax_enable_x64)
 
 

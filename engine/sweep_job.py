@@ -31,18 +31,6 @@ from engine.config import Config, ConfigError
 
 log = logging.getLogger("jp2040.sweep")
 
-HEADLINES = (
-    ("macro", "digital_deficit_2040", None),
-    ("macro", "fx_2040", None),
-    ("macro", "debt_to_gdp_2040", None),
-    ("macro", "gni_per_capita_2040", None),
-    ("macro", "primary_balance_2040", None),
-    ("macro", "investment_total_cum_2040", None),
-    ("strategy", "operating_profit_2040", "strategy"),
-    ("strategy", "investment_cum_2040", "strategy"),
-)
-"""(group, variable, per-entity?) of the outcomes in sweep.csv; strategy ones expand per strategy."""
-
 
 def _format(value) -> str:
     return json.dumps(value) if isinstance(value, (list, dict)) else str(value)
@@ -101,48 +89,16 @@ def point_configs(cfg: Config, overrides, points: list[dict]) -> list[Config]:
     return out
 
 
-def _outcome_columns(res, group: str, var: str, per_entity) -> dict[str, np.ndarray]:
-    df = res.scalars(group, var)
-    if per_entity:
-        return {f"{var}[{e}]": df[e].to_numpy(np.float64) for e in df.columns}
-    return {var: df.iloc[:, 0].to_numpy(np.float64)}
-
-
-def point_statistics(res) -> dict[str, np.ndarray]:
-    """Per-path headline values of one point (kept paths), name -> (n,)."""
-    out = {}
-    for group, var, per_entity in HEADLINES:
-        out.update(_outcome_columns(res, group, var, per_entity))
-    return out
-
-
 def sweep_table(points: list[dict], values: list[dict[str, np.ndarray]]) -> pd.DataFrame:
-    """One row per point: the overrides, then per outcome: mean, mcse, p05, p50, p95, and the
-    paired difference against point 0 (``diff``, ``diff_mcse``) beside the MCSE the same
-    difference would have from independent runs (``diff_mcse_unpaired``)."""
-    rows = []
-    first = values[0]
-    for point, vals in zip(points, values, strict=True):
-        row = {f"override:{k}": _format(v) for k, v in point.items()}
-        for name, x in vals.items():
-            n = len(x)
-            d = x - first[name]
-            q05, q50, q95 = np.quantile(x, [0.05, 0.5, 0.95])
-            row.update(
-                {
-                    f"{name}:mean": x.mean(),
-                    f"{name}:mcse": x.std(ddof=1) / np.sqrt(n),
-                    f"{name}:p05": q05,
-                    f"{name}:p50": q50,
-                    f"{name}:p95": q95,
-                    f"{name}:diff": d.mean(),
-                    f"{name}:diff_mcse": d.std(ddof=1) / np.sqrt(n),
-                    f"{name}:diff_mcse_unpaired": np.sqrt(
-                        (x.var(ddof=1) + first[name].var(ddof=1)) / n
-                    ),
-                }
-            )
-        rows.append(row)
+    """One row per point: the overrides, then the paired statistics of
+    :func:`reports.sweep.paired_statistics` (the same columns a seed-sharing multirun gets)."""
+    from reports.sweep import paired_statistics
+
+    stats = paired_statistics(values)
+    rows = [
+        {**{f"override:{k}": _format(v) for k, v in point.items()}, **row}
+        for point, row in zip(points, stats, strict=True)
+    ]
     return pd.DataFrame(rows)
 
 
@@ -196,6 +152,7 @@ def run_sweep(cfg: Config, run_dir: Path, overrides=()) -> int:
     """Validate every point, simulate them on the same seed, write sweep.csv and figures."""
     from engine import simulate
     from reports.io import write_csv_atomic, write_text_atomic
+    from reports.sweep import per_path_values
 
     points = sweep_points(dict(cfg.sweep.grid), cfg.sweep.mode)
     configs = point_configs(cfg, overrides, points)  # every refusal happens here, before compute
@@ -205,7 +162,7 @@ def run_sweep(cfg: Config, run_dir: Path, overrides=()) -> int:
     for i, (point, pcfg) in enumerate(zip(points, configs, strict=True)):
         pcfg = pcfg.with_engine(keep_paths=max(pcfg.engine.keep_paths, pcfg.engine.n_paths))
         res = simulate(pcfg)
-        values.append(point_statistics(res))
+        values.append(per_path_values(res.to_datatree()))
         log.info("sweep point %d/%d done: %s", i + 1, len(points), point)
     table = sweep_table(points, values)
     run_dir.mkdir(parents=True, exist_ok=True)

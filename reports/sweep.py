@@ -8,6 +8,12 @@ by :func:`reports.cli.write_reports`. Headline columns:
 - ``ES<alpha>(<variable>[<entity>])``: ``downside.csv`` rows of the ``strategy`` and ``macro``
   groups at the largest alpha;
 - ``p50(<variable>[<entity>])``: medians of ``strategy`` and ``macro`` scalars (``summary.csv``).
+
+When every run shares the seed, the path count and the chains (the runs saw the same paths:
+common random numbers), the paired differences against the first run are added for the
+:data:`PAIRED` outcomes from the kept per-path values in ``results.nc``:
+``<outcome>:diff``, ``<outcome>:diff_mcse`` (paired) and ``<outcome>:diff_mcse_unpaired`` (what
+independent runs would give). ``mode=sweep`` writes the same columns (:func:`point_table`).
 """
 
 from __future__ import annotations
@@ -94,6 +100,90 @@ def _headlines(run_dir: Path) -> dict[str, float]:
     return out
 
 
+PAIRED = (
+    ("macro", "digital_deficit_2040"),
+    ("macro", "fx_2040"),
+    ("macro", "debt_to_gdp_2040"),
+    ("macro", "gni_per_capita_2040"),
+    ("macro", "primary_balance_2040"),
+    ("macro", "investment_total_cum_2040"),
+    ("strategy", "operating_profit_2040"),
+    ("strategy", "investment_cum_2040"),
+)
+"""(group, variable) of the outcomes with paired statistics (per entity where it has one)."""
+
+
+def per_path_values(tree) -> dict[str, np.ndarray]:
+    """``{outcome: (n,) float64}`` of the :data:`PAIRED` outcomes from a results DataTree (or an
+    engine result's ``to_datatree()``), in path order (chain, then draw)."""
+    out = {}
+    for group, var in PAIRED:
+        try:
+            da = tree[group][var]
+        except KeyError:
+            continue
+        dims = [d for d in da.dims if d not in ("chain", "draw")]
+        if dims:
+            for entity in da[dims[0]].values:
+                x = da.sel({dims[0]: entity}).values
+                out[f"{var}[{entity}]"] = np.asarray(x, np.float64).ravel()
+        else:
+            out[var] = np.asarray(da.values, np.float64).ravel()
+    return out
+
+
+def paired_statistics(values: list[dict[str, np.ndarray]]) -> list[dict[str, float]]:
+    """Per point: each outcome's mean with MCSE, p05/p50/p95, and the paired difference against
+    the first point (``diff``, ``diff_mcse``) beside the MCSE of the same difference from
+    independent runs (``diff_mcse_unpaired``). Paths are i.i.d. across draws and chains, so the
+    MCSE of a mean is sd / sqrt(n)."""
+    first = values[0]
+    rows = []
+    for vals in values:
+        row = {}
+        for name, x in vals.items():
+            if name not in first or len(first[name]) != len(x):
+                continue
+            n = len(x)
+            d = x - first[name]
+            q05, q50, q95 = np.quantile(x, [0.05, 0.5, 0.95])
+            row.update(
+                {
+                    f"{name}:mean": x.mean(),
+                    f"{name}:mcse": x.std(ddof=1) / np.sqrt(n),
+                    f"{name}:p05": q05,
+                    f"{name}:p50": q50,
+                    f"{name}:p95": q95,
+                    f"{name}:diff": d.mean(),
+                    f"{name}:diff_mcse": d.std(ddof=1) / np.sqrt(n),
+                    f"{name}:diff_mcse_unpaired": np.sqrt(
+                        (x.var(ddof=1) + first[name].var(ddof=1)) / n
+                    ),
+                }
+            )
+        rows.append(row)
+    return rows
+
+
+def _paired_columns(runs: list[Path], manifests: list[dict]) -> list[dict[str, float]] | None:
+    """The paired columns of a multirun whose runs share seed, paths and chains; else None."""
+    keys = {
+        (m.get("seed"), m.get("n_paths"), m.get("chains")) for m in manifests if isinstance(m, dict)
+    }
+    if len(keys) != 1 or len(runs) < 2:
+        return None
+    import xarray as xr
+
+    values = []
+    for run_dir in runs:
+        path = run_dir / "results.nc"
+        if not path.is_file():
+            return None
+        with xr.open_datatree(path, engine="netcdf4") as tree:
+            values.append(per_path_values(tree))
+    return paired_statistics(values)
+
+
 def _natural_key(path: Path):
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", path.name)]
 
@@ -106,13 +196,15 @@ def collect_sweep(sweep_dir: str | os.PathLike) -> pd.DataFrame:
     """
     sweep_dir = Path(sweep_dir)
     runs = sorted({p.parent for p in sweep_dir.glob("*/manifest.json")}, key=_natural_key)
-    records, swept = [], []
+    records, swept, used, manifests = [], [], [], []
     for run_dir in runs:
         try:
             manifest = json.loads(run_dir.joinpath("manifest.json").read_text())
         except (OSError, json.JSONDecodeError):
             log.warning("sweep: bad manifest.json in %s; run skipped", run_dir)
             continue
+        used.append(run_dir)
+        manifests.append(manifest)
         record: dict[str, object] = {"run": run_dir.name}
         for text in _overrides(run_dir, manifest):
             key, value = parse_override(text)
@@ -121,6 +213,14 @@ def collect_sweep(sweep_dir: str | os.PathLike) -> pd.DataFrame:
                 swept.append(key)
         record.update(_headlines(run_dir))
         records.append(record)
+    try:
+        paired = _paired_columns(used, manifests)
+    except Exception as err:  # noqa: BLE001 - the headline table stands without them
+        log.warning("sweep: paired differences skipped (%s)", err)
+        paired = None
+    if paired is not None:
+        for record, extra in zip(records, paired, strict=True):
+            record.update({k: v for k, v in extra.items() if ":" in k and "diff" in k})
     df = pd.DataFrame.from_records(records)
     if df.empty:
         return pd.DataFrame(columns=["run"])
@@ -131,7 +231,8 @@ def collect_sweep(sweep_dir: str | os.PathLike) -> pd.DataFrame:
 
 
 def _sweep_figure(df: pd.DataFrame, swept: list[str]) -> Figure:
-    headline = [c for c in df.columns if c != "run" and c not in swept][:MAX_PANELS]
+    headline = [c for c in df.columns if c != "run" and c not in swept and ":" not in c]
+    headline = headline[:MAX_PANELS]
     ncols = min(3, max(1, len(headline)))
     nrows = max(1, -(-len(headline) // ncols))
     fig = Figure(figsize=(4.2 * ncols, 3.2 * nrows), layout="constrained")
