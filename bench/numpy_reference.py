@@ -398,11 +398,12 @@ def make_model(params: ModelParams, names: tuple[str, ...], dtype=np.float32):
         va_real = va0 * (1.0 + g - p.existing_shrink * failed_fraction[:, None]) ** since
         va_gap = (va_real - va0 * (1.0 + g) ** since) * grow
         gdp = va_real * grow + tr["value_added_ratio"] * revenue.sum(axis=2)
+        gdp_base = va0 * (1.0 + g) ** since * grow
         earnings = tr["foreign_earnings_share"] * (revenue * global_scope).sum(axis=2)
         drag = deficit0 - earnings
         fx0 = s["fx"][:, None]
         fx = fx0 * np.maximum(
-            1.0 + tr["fx_elasticity"] * 100.0 * (drag - dd["value_2024"]) / gdp, 0.5
+            1.0 + tr["fx_elasticity"] * 100.0 * (drag - dd["value_2024"]) / gdp_base, 0.5
         )
         yen = fx / fx0
         impacts[:, :, i_restraint] = (nothing - deficit0) * yen

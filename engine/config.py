@@ -141,7 +141,7 @@ class SweepConfig:
     """``mode=sweep`` (engine/sweep_job.py): ``grid`` maps config keys to lists of values; ``mode``
     grid (every combination) or paired (the lists zipped)."""
 
-    grid: dict[str, Any] = field(default_factory=dict)
+    grid: Any = None
     mode: str = "grid"
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import math
 import os
 import shutil
 import sys
@@ -31,6 +32,7 @@ FIGURE_BYTES = {"png": 4 << 20, "svg": 16 << 20, "pdf": 8 << 20}
 HTML_BYTES = 6 << 20
 TABLE_BYTES = 4 << 20
 MARGIN = 1.1  # netCDF metadata, coordinates, the manifest inside results.nc
+STATS_COMPRESSED = 0.2  # /stats after zlib, as a share of its raw bytes
 
 
 class RunDirError(RuntimeError):
@@ -94,16 +96,35 @@ def estimate_output_bytes(cfg, shapes: dict, n_drivers: int, checkpoint: bool) -
     size = {g: sum(int(_prod(s)) for s in vs.values()) for g, vs in shapes.items()}
     scalar = sum(v for g, v in size.items() if not g.endswith("_yearly"))
     yearly = sum(v for g, v in size.items() if g.endswith("_yearly"))
-    kept = keep * (item * scalar + 8 * n_drivers) + traj * item * yearly  # drivers: float64
+    kept = keep * item * (scalar + n_drivers) + traj * item * yearly  # drivers in the run's dtype
     stats = 8 * (e.histogram_bins + 8) * (scalar + yearly)
+    tails = _tail_bytes(e, shapes)
     formats = set(r.formats) | ({"png"} if r.html else set())
     return {
-        "results.nc": int(MARGIN * kept),
+        # /stats is mostly empty histogram bins and compresses to ~1/5 (zlib, measured)
+        "results.nc": int(MARGIN * (kept + tails) + STATS_COMPRESSED * stats),
         "checkpoint.npz": int(MARGIN * (kept + stats)) if checkpoint else 0,
         "tables": TABLE_BYTES,
         "figures": sum(FIGURE_BYTES.get(f, 16 << 20) for f in formats) if r.figures else 0,
         "report.html": HTML_BYTES if r.html else 0,
     }
+
+
+def _tail_bytes(e, shapes: dict) -> int:
+    """The exact tail buffers: k values (run dtype) and global indices (int64) per element of
+    the tail outputs, k = min(ceil(alpha n), tail_max_paths) + margin (engine.tails)."""
+    if not e.tail_alpha:
+        return 0
+    n_elem = 0
+    for spec in e.tail_outputs:
+        group, _, var = spec.partition("/")
+        for v, shape in shapes.get(group, {}).items():
+            if not var or v == var:
+                n_elem += int(_prod(shape))
+    top = min(math.ceil(e.tail_alpha * e.n_paths), e.tail_max_paths)
+    k = min(e.n_paths, top + 16 + 4 * math.ceil(math.sqrt(top)))
+    sides = 2 if e.tail_best else 1
+    return sides * k * n_elem * ((8 if e.dtype == "float64" else 4) + 8)
 
 
 def _prod(shape) -> int:

@@ -30,8 +30,9 @@ def digital_deficit(baseline, ai_spend, compute_share, model_share, dc_share, xp
 def fx_path(fx_base, drag, drag_2024, gdp, elasticity, xp=np):
     """Yen per USD: ``fx_base x (1 + elasticity x 100 x (drag - drag_2024) / gdp)``.
 
-    The yen weakens by ``elasticity`` (fraction per 1% of GDP) for each percent of GDP by which
-    the current-account drag exceeds its 2024 level: the depreciation that would close that gap
+    ``gdp`` is the baseline nominal GDP path (no shrink, no new domains), so the same drag moves
+    the yen the same way in every scenario. The yen weakens by ``elasticity`` (fraction per 1%
+    of GDP) for each percent of GDP by which the current-account drag exceeds its 2024 level: the depreciation that would close that gap
     through net exports (IMF WEO October 2015, chapter 3: a 10% real depreciation raises net
     exports by ~1.5% of GDP, so ~6.7% per 1% of GDP). Floored at half the base rate.
     """

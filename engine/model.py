@@ -317,7 +317,12 @@ def path_outcomes(values, p: ModelParams, cols: DriverColumns, dtype, success_pr
         va_gap = (va_real - va0 * (1.0 + s["gdp_growth"]) ** since) * grow  # nominal
         gdp = va_real * grow + tr["value_added_ratio"] * jnp.sum(revenue, axis=1)
         earnings = tr["foreign_earnings_share"] * jnp.sum(revenue * p.global_scope, axis=1)
-        fx = fx_path(s["fx"], deficit0 - earnings, dd["value_2024"], gdp, tr["fx_elasticity"], jnp)
+        # the yen reacts to the drag as a share of baseline GDP (no shrink, no new domains): a
+        # smaller economy must not turn the same drag into a stronger yen
+        gdp_base = va0 * (1.0 + s["gdp_growth"]) ** since * grow
+        fx = fx_path(
+            s["fx"], deficit0 - earnings, dd["value_2024"], gdp_base, tr["fx_elasticity"], jnp
+        )
         yen = fx / s["fx"]  # USD-priced flows in yen at the path's exchange rate
         imp["digital_deficit_restraint"] = (nothing - deficit0) * yen
         fiscal = (

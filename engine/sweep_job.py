@@ -40,7 +40,7 @@ def sweep_points(grid: dict, mode: str) -> list[dict]:
     """The points of a grid: the full product of the lists (``grid``) or the lists zipped
     (``paired``). Refuses an empty grid, an empty or scalar list, or paired lists of different
     lengths, naming the key."""
-    if not grid:
+    if not isinstance(grid, dict) or not grid:
         raise ConfigError(
             "sweep.grid: empty (e.g. 'sweep.grid={drivers.agi.median:[2031,2034,2037,2040]}')"
         )
@@ -154,7 +154,7 @@ def run_sweep(cfg: Config, run_dir: Path, overrides=()) -> int:
     from reports.io import write_csv_atomic, write_text_atomic
     from reports.sweep import per_path_values
 
-    points = sweep_points(dict(cfg.sweep.grid), cfg.sweep.mode)
+    points = sweep_points(dict(cfg.sweep.grid or {}), cfg.sweep.mode)
     configs = point_configs(cfg, overrides, points)  # every refusal happens here, before compute
     log.info("sweep: %d points, %d paths each, seed %d", len(points), cfg.engine.n_paths,
              cfg.engine.seed)  # fmt: skip

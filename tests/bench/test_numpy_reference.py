@@ -89,8 +89,10 @@ class Engine:
         u = jnp.full((1, len(self.table.uniform_names)), 0.5, jnp.float32)
         return np.asarray(self.table.values(u))[0]
 
-    def paths(self, values):
-        scalars, _ = self.path_fn(jnp.asarray(values))
+    def paths(self, values, params=None):
+        """Per-path scalars; ``params`` (same structure) replaces this config's parameters as an
+        argument of the same compiled function."""
+        scalars, _ = self.path_fn(jnp.asarray(values), None, params)
         return flat(scalars)
 
 
@@ -132,9 +134,11 @@ def test_point_mass_paths_equal_engine(base, capture):
     assert all(v.dtype == np.float32 for v in ref.values())
     assert np.ptp(ref["strategy/operating_profit_2040"], axis=0).max() == 0.0
     point = Engine(cfg).point_values()
-    # the same compiled path function: the point-mass config has the same ModelParams
+    # the same compiled path function, the point-mass config's parameters as its argument (its
+    # planned investment uses the point values, e.g. fx 150 where the fx driver's median is 149.7)
     values = np.broadcast_to(point, (N, len(point)))
-    assert_same(ref, {k: v[:64] for k, v in eng.paths(values).items()})
+    params = build_params(cfg)
+    assert_same(ref, {k: v[:64] for k, v in eng.paths(values, params).items()})
 
 
 def test_same_values_same_paths(mixed):
@@ -155,9 +159,21 @@ def test_same_uniforms_same_driver_values(base, capture):
     np.testing.assert_allclose(ref[:, mix], values[:, mix], rtol=1e-3, atol=1e-5)
 
 
-def test_policy_delay_mixture_closed_form_matches_spec(base):
-    table = build_driver_table(base)
-    dist = table.dists[table.names.index("policy_delay.ecosystem")]
+def test_point_lognormal_mixture_closed_form_matches_spec():
+    """The reference's closed form of a point mass + lognormal mixture (a delay that is zero
+    with some probability) against the library's mixture quantile function."""
+    from distributions.spec import from_spec
+
+    dist = from_spec(
+        {
+            "dist": "mixture",
+            "components": [
+                {"dist": "pointmass", "value": 0.0},
+                {"dist": "lognormal", "p05": 0.5, "p95": 6.0},
+            ],
+            "weights": [0.55, 0.45],
+        }
+    )
     u = np.linspace(1e-4, 1 - 1e-4, 2001).astype(np.float32)
     w, ln = float(dist.weights[0]), dist.components[1]
     ref = point_lognormal_icdf(u, 0.0, w, float(ln.mu), float(ln.sigma))

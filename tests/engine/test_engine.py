@@ -61,8 +61,9 @@ def test_chunk_size_independence(base_result):
 
 
 def test_chunk_program_reused_only_for_the_same_model(base_result):
-    """A run of the same model reuses the compiled chunk program; the seed is an argument of it
-    (a reused program gives the seed's own numbers), and a changed parameter builds a new one."""
+    """A run of the same model structure reuses the compiled chunk program: the seed, the driver
+    table's numbers and the parameters' numbers are arguments of it (a reused program gives the
+    new numbers); a changed shape (bin count) builds a new one."""
     import dataclasses
 
     import jax.numpy as jnp
@@ -71,16 +72,22 @@ def test_chunk_program_reused_only_for_the_same_model(base_result):
     from engine.params import build_params
     from engine.run import chunk_program, clear_program_cache
 
+    def jitted(program):
+        return program.run.func  # the jitted function; run binds this model's table and params
+
     cfg = compose(BASE + ["engine.seed=7"])
     table, params = build_driver_table(cfg), build_params(cfg)
-    first = chunk_program(table, params, jnp.float32, cfg.engine.histogram_bins)
+    first = jitted(chunk_program(table, params, jnp.float32, cfg.engine.histogram_bins))
     rebuilt = build_driver_table(cfg), build_params(cfg)  # new objects, same content
-    assert chunk_program(*rebuilt, jnp.float32, cfg.engine.histogram_bins) is first
+    assert jitted(chunk_program(*rebuilt, jnp.float32, cfg.engine.histogram_bins)) is first
     seed0 = compose(BASE)  # base_result's config: another seed, the same program
-    assert chunk_program(build_driver_table(seed0), build_params(seed0), jnp.float32, 512) is first
-    other = dataclasses.replace(params, market_2040=params.market_2040 * 2)
-    assert chunk_program(table, other, jnp.float32, cfg.engine.histogram_bins) is not first
-    assert chunk_program(table, params, jnp.float32, 64) is not first
+    assert (
+        jitted(chunk_program(build_driver_table(seed0), build_params(seed0), jnp.float32, 512))
+        is first
+    )
+    other = dataclasses.replace(params, market_2040=params.market_2040 * 2)  # a number
+    assert jitted(chunk_program(table, other, jnp.float32, cfg.engine.histogram_bins)) is first
+    assert jitted(chunk_program(table, params, jnp.float32, 64)) is not first  # a shape
 
     reused = simulate(cfg)  # base_result (seed 0) built the program this run reuses
     clear_program_cache()

@@ -100,8 +100,10 @@ def test_too_little_space_is_refused_before_compute(tmp_path):
     (line,) = [x for x in out.splitlines() if "not enough disk space" in x]
     assert f"in {run}: 50.0 MB free, about " in line
     needed = float(line.split("about ")[1].split(" MB")[0])
-    assert 400 < needed < 800  # 200,000 kept paths of ~2.4 KB and 4,000 trajectories of ~10 KB
-    assert "engine.keep_paths (now 250000)" in line and "report.figures=false" in line
+    # 40,960 kept paths of ~2.3 KB, 2,000 trajectories of ~10 KB, statistics, tail buffers,
+    # figures, tables and report.html
+    assert 100 < needed < 300
+    assert "engine.keep_paths (now 40960)" in line and "report.figures=false" in line
     assert not (run / "results.nc").exists() and not (run / "checkpoint.npz").exists()
     assert "simulated" not in (run / "cli.log").read_text()  # refused before compute
 

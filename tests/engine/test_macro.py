@@ -100,7 +100,8 @@ def test_fx_and_fiscal_block_by_hand(runs):
         gdp = va_real * (1 + infl) ** since + tr["value_added_ratio"] * revenue.sum(axis=1)
         earnings = tr["foreign_earnings_share"] * revenue[:, p.global_scope].sum(axis=1)
         _, deficit0, _ = _hand_deficit(cfg, res)
-        fx = 150.0 * (1 + tr["fx_elasticity"] * 100 * (deficit0 - earnings - 6.7) / gdp)
+        gdp_base = 610 * 1.005**since * (1 + infl) ** since
+        fx = 150.0 * (1 + tr["fx_elasticity"] * 100 * (deficit0 - earnings - 6.7) / gdp_base)
         np.testing.assert_allclose(_year(res, "fx"), fx, rtol=2e-5)
         pb = _year(res, "fiscal_effect") + fis["tax_to_gdp"] * va_gap
         np.testing.assert_allclose(_year(res, "primary_balance"), pb, rtol=1e-4, atol=1e-4)

