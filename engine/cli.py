@@ -104,6 +104,10 @@ SCENARIO_VARIABLES = (
     "macro/fiscal_effect_2040",
     "macro/social_security_savings_2040",
     "macro/investment_total_cum_2040",
+    "macro/fx_2040",
+    "macro/debt_to_gdp_2040",
+    "macro/primary_balance_2040",
+    "macro/gni_per_capita_2040",
 )
 
 

@@ -194,19 +194,27 @@ class Config:
 
 
 def compose(overrides: Sequence[str] = (), config_dir: Path | str | None = None) -> Config:
-    """Compose and validate a config from Hydra overrides, without the CLI.
+    """Compose and validate a config from Hydra overrides.
 
-    Example: ``compose(["scenario=capture", "engine.n_paths=20000"])``.
+    Example: ``compose(["scenario=capture", "engine.n_paths=20000"])``. Outside the command line
+    it reads ``configs/`` (or ``config_dir``); inside a running ``jp2040`` job (Hydra already
+    initialised: the check and sweep modes) it uses that job's config search path, so
+    ``--config-dir`` applies too.
     """
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
     from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
 
-    cdir = str(Path(config_dir or CONFIG_DIR).resolve())
     try:
-        with initialize_config_dir(config_dir=cdir, version_base="1.3"):
+        if GlobalHydra.instance().is_initialized() and config_dir is None:
             cfg = hydra_compose(config_name="config", overrides=list(overrides))
-    except HydraException as err:
+        else:
+            cdir = str(Path(config_dir or CONFIG_DIR).resolve())
+            with initialize_config_dir(config_dir=cdir, version_base="1.3"):
+                cfg = hydra_compose(config_name="config", overrides=list(overrides))
+    except (HydraException, OmegaConfBaseException) as err:
         cause = err.__cause__ or err
         raise ConfigError(f"could not compose the config: {cause}") from err
     return from_dictconfig(cfg)

@@ -121,25 +121,13 @@ def model_overrides(overrides) -> list[str]:
 
 
 def compose_overrides(overrides):
-    """A Config from the config files and ``overrides``; inside the ``jp2040`` command this uses
-    its config search path (``--config-dir`` included)."""
-    from engine.config import compose, from_dictconfig
+    """A Config from the config files and ``overrides`` (:func:`engine.config.compose`: inside the
+    ``jp2040`` command it uses its config search path, ``--config-dir`` included)."""
+    from engine.config import compose
 
     try:
-        from hydra.core.global_hydra import GlobalHydra
-
-        inside = GlobalHydra.instance().is_initialized()
-    except ImportError:  # pragma: no cover - hydra is a dependency
-        inside = False
-    if not inside:
         return compose(list(overrides))
-    from hydra import compose as hydra_compose
-
-    try:
-        return from_dictconfig(hydra_compose(config_name="config", overrides=list(overrides)))
-    except ConfigError:
-        raise
-    except Exception as err:  # Hydra's override and composition errors
+    except ConfigError as err:
         raise ConfigError(f"could not compose the baseline's config: {err}") from err
 
 

@@ -105,3 +105,20 @@ def test_a_changed_number_reuses_the_program_a_changed_shape_does_not():
     assert chunk_program_cache_size() == before  # numbers are arguments: no new program
     simulate(compose([*BASE, "engine.histogram_bins=256"]))
     assert chunk_program_cache_size() == before + 1  # another shape compiles
+
+
+def test_sweep_through_the_command_line(tmp_path):
+    """Inside the jp2040 command (Hydra initialised) the points compose through its config path."""
+    import subprocess
+    import sys
+
+    grid = "sweep.grid={drivers.agi.median:[2033,2041]}"
+    proc = subprocess.run(
+        [sys.executable, "-m", "engine", "mode=sweep", grid, *BASE, f"hydra.run.dir={tmp_path}"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    table = pd.read_csv(tmp_path / "sweep.csv")
+    assert list(table["override:drivers.agi.median"]) == [2033, 2041]
