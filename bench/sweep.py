@@ -77,7 +77,7 @@ def main(argv=None) -> int:
         t_single = timed([n, *QUIET, f"hydra.run.dir={out('single')}"], cache())
         grid = "sweep.grid={drivers.agi.median:[" + ",".join(map(str, medians)) + "]}"
         t_sweep = timed(["mode=sweep", n, grid, f"hydra.run.dir={out('sweep')}"], cache())
-        big = ",".join(str(2028 + i) for i in range(args.big))
+        big = ",".join(f"{2031 + 11 * i / (args.big - 1):.2f}" for i in range(args.big))
         grid_big = "sweep.grid={drivers.agi.median:[" + big + "]}"
         t_big = timed(["mode=sweep", n, grid_big, f"hydra.run.dir={out('big')}"], cache())
         rows.append(("single run", t_single, 1.0))
