@@ -43,7 +43,7 @@ def replay_paths(cfg, table, params, indices) -> Replay:
 
     Raises ValueError naming the first index outside ``0 .. n_paths - 1``.
     """
-    from engine.run import _layout, _mesh_devices, chunk_program, trajectory_rows
+    from engine.run import _layout, _mesh_devices, chunk_program, placer, trajectory_rows
 
     e = cfg.engine
     idx = np.asarray(indices, dtype=np.int64).reshape(-1)
@@ -57,13 +57,7 @@ def replay_paths(cfg, table, params, indices) -> Replay:
     rows = trajectory_rows(cfg, chunk)
     program = chunk_program(table, params, dtype, e.histogram_bins)
     devices = _mesh_devices(cfg, chunk)
-    shard = None
-    if len(devices) > 1:
-        mesh = jax.sharding.Mesh(np.array(devices), ("paths",))
-        shard = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("paths"))
-
-    def place(x):
-        return jax.device_put(x, shard) if shard is not None else jax.device_put(x, devices[0])
+    place = placer(devices)
 
     edges = jax.tree_util.tree_map(
         lambda s: (jnp.zeros(s, dtype), jnp.ones(s, dtype)),

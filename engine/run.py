@@ -129,6 +129,15 @@ def trajectory_rows(cfg: Config, chunk: int) -> int:
     return min(chunk, max(traj_draws * e.chains, PILOT_ROWS))
 
 
+def placer(devices):
+    """``place(x)``: put a chunk's array on the devices, split along its first axis (paths)."""
+    if len(devices) == 1:
+        return lambda x: jax.device_put(x, devices[0])
+    mesh = jax.sharding.Mesh(np.array(devices), ("paths",))
+    shard = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("paths"))
+    return lambda x: jax.device_put(x, shard)
+
+
 def _mesh_devices(cfg: Config, chunk: int):
     devices = jax.local_devices()  # in a multi-process run each process uses its own devices
     if cfg.engine.device == "gpu":
@@ -193,13 +202,7 @@ def simulate_raw(
     shapes, layout = program.shapes, program.layout
     run_chunk = partial(program.run, root)
 
-    shard = None
-    if len(devices) > 1:
-        mesh = jax.sharding.Mesh(np.array(devices), ("paths",))
-        shard = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("paths"))
-
-    def place(x):
-        return jax.device_put(x, shard) if shard is not None else jax.device_put(x, devices[0])
+    place = placer(devices)
 
     def chunk_inputs(i, traj_sel=None) -> ChunkInputs:
         """Inputs of chunk ``i``; ``traj_sel`` overrides the trajectory rows (pilot)."""

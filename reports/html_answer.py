@@ -14,21 +14,13 @@ import math
 
 import pandas as pd
 
+from reports.outcomes import HEADLINE_OUTCOMES
 from reports.rundir import RunData
 from reports.targets import ReportFigures
 
 __all__ = ["RISK_OUTCOMES", "answer_text", "driver_sentences", "run_facts", "risk_table"]
 
-RISK_OUTCOMES = (
-    ("macro", "digital_deficit_2040"),
-    ("macro", "fx_2040"),
-    ("macro", "debt_to_gdp_2040"),
-    ("macro", "gni_per_capita_2040"),
-    ("macro", "primary_balance_2040"),
-    ("macro", "investment_total_cum_2040"),
-    ("strategy", "operating_profit_2040"),
-    ("strategy", "fcf_cum_2040"),
-)
+RISK_OUTCOMES = tuple(o for o in HEADLINE_OUTCOMES if o[1] != "investment_cum_2040")
 """(group, variable) of the first-screen risk table, in order; every entity of each."""
 MAX_RISK_ROWS = 15
 TAIL_ALPHA = 0.05

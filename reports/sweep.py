@@ -31,6 +31,7 @@ from hydra.experimental.callback import Callback
 from matplotlib.figure import Figure
 
 from reports.io import write_bytes_atomic, write_csv_atomic
+from reports.outcomes import HEADLINE_OUTCOMES
 
 __all__ = ["SweepCallback", "collect_sweep", "parse_override", "write_sweep"]
 
@@ -100,16 +101,7 @@ def _headlines(run_dir: Path) -> dict[str, float]:
     return out
 
 
-PAIRED = (
-    ("macro", "digital_deficit_2040"),
-    ("macro", "fx_2040"),
-    ("macro", "debt_to_gdp_2040"),
-    ("macro", "gni_per_capita_2040"),
-    ("macro", "primary_balance_2040"),
-    ("macro", "investment_total_cum_2040"),
-    ("strategy", "operating_profit_2040"),
-    ("strategy", "investment_cum_2040"),
-)
+PAIRED = HEADLINE_OUTCOMES
 """(group, variable) of the outcomes with paired statistics (per entity where it has one)."""
 
 
