@@ -10,7 +10,9 @@ Every driver is screened (first-order index and tail KS distance, no bootstrap);
 with the largest tail KS). ``policy_success.*`` drivers are 0/1 indicators (1: policy arrived).
 
 Given the run's result (with exact tail buffers), the worst paths of *all* n paths are replayed
-(reports.tail_replay): ``sensitivity.csv`` gains ``true_tail_ks`` (each driver's KS distance
+(reports.tail_replay): ``discovery.csv`` gains a PRIM box on that true tail (``sample`` column;
+coverage exact, density and mass reweighted to all paths), ``sensitivity.csv`` gains
+``true_tail_ks`` (each driver's KS distance
 between that true tail and the kept sample, tail probability ``true_tail_alpha``) and each
 outcome with a yearly series gets a tail fan chart (``figures/tail_fan_<i>``).
 """
@@ -113,7 +115,7 @@ def explain(
     Returns (sensitivity DataFrame, discovery DataFrame, {outcome label: PrimResult}, tornado
     tables, sentences).
     """
-    from reports.tail_replay import true_tail_ks
+    from reports.tail_replay import true_tail_ks, true_tail_prim
 
     X, rows = sample_frame(dt, max_rows)
     sens, boxes, prims, tornados, sentences = [], [], {}, {}, []
@@ -148,7 +150,21 @@ def explain(
             stats["density"],
             stats["mass"],
         )
+        box["sample"] = f"kept paths, worst {TAIL:.0%}"
         boxes.append(box)
+        if tt is not None and tt.values is not None:
+            # the same question on the true tail: the worst of all n paths, replayed
+            cols = tail.loc[top, "ks"].sort_values(ascending=False).index[:12]
+            t_res, t_stats = true_tail_prim(X, y, tt, out, cols)
+            t_box = t_res.box().reset_index().rename(columns={"index": "driver"})
+            t_box.insert(0, "outcome", out.label)
+            t_box["coverage"], t_box["density"], t_box["mass"] = (
+                t_stats["coverage"],
+                t_stats["density"],
+                t_stats["mass"],
+            )
+            t_box["sample"] = f"true tail: worst {tt.alpha:.3g} of all paths"
+            boxes.append(t_box)
         worst = "highest" if out.side == "high" else "lowest"
         sentences.append(
             f"Worst {TAIL:.0%} of {out.label} ({worst} values, beyond {cut:.3g} {out.units}): "

@@ -26,6 +26,7 @@ class TrueTail:
     alpha: float
     indices: np.ndarray
     replay: object  # engine.replay.Replay
+    values: np.ndarray | None = None  # (m,) the outcome on the replayed paths
 
 
 def true_tail(result, outcome, alpha: float, max_paths: int = MAX_TAIL_PATHS) -> TrueTail | None:
@@ -40,7 +41,12 @@ def true_tail(result, outcome, alpha: float, max_paths: int = MAX_TAIL_PATHS) ->
     idx = result.tail_paths(outcome.group, outcome.variable, outcome.entity, n=m)
     if len(idx) < 2:
         return None
-    return TrueTail(len(idx) / n, idx, result.replay(idx))
+    replay = result.replay(idx)
+    values = np.asarray(replay.scalars[outcome.group][outcome.variable], np.float64)
+    if outcome.entity is not None:
+        entities = list(result.scalars(outcome.group, outcome.variable).columns)
+        values = values[:, entities.index(outcome.entity)]
+    return TrueTail(len(idx) / n, idx, replay, values.reshape(len(idx)))
 
 
 def true_tail_ks(X: pd.DataFrame, tail: TrueTail) -> pd.Series:
@@ -93,3 +99,41 @@ def tail_fan_chart(result, outcome, tail: TrueTail) -> Figure | None:
     ax.set_title(f"The tail of {outcome.label}")
     ax.legend(loc="upper left", fontsize="small")
     return fig
+
+
+def true_tail_prim(X: pd.DataFrame, y: np.ndarray, tail: TrueTail, outcome, columns):
+    """PRIM on the true tail: the replayed worst ``tail.alpha`` of all paths (the cases) against
+    the kept paths outside that tail (the background, standing for the other paths).
+
+    Returns ``(PrimResult, stats)``: the chosen box's ``coverage`` (the share of the true tail
+    inside it; exact, every tail path is a case) and its ``density`` and ``mass`` reweighted to
+    all paths, ``alpha c / (alpha c + (1 - alpha) b)`` and ``alpha c + (1 - alpha) b``, with ``c``
+    the coverage and ``b`` the share of the background inside the box. (The cases are
+    oversampled against the background, so the PRIM object's own density is not the
+    population's.)
+    """
+    from reports.discovery import prim
+
+    names = list(tail.replay.driver_names)
+    cols = [c for c in columns if c in names]
+    cases = pd.DataFrame(
+        {c: tail.replay.drivers[:, names.index(c)].astype(np.float64) for c in cols}
+    )
+    values = tail.values
+    # the kept paths beyond the tail's least bad value are among the replayed cases already
+    edge = values.min() if outcome.side == "high" else values.max()
+    inside_tail = y >= edge if outcome.side == "high" else y <= edge
+    background = X.loc[~inside_tail, cols].astype(np.float64)
+    data = pd.concat([cases, background], ignore_index=True)
+    bad = np.r_[np.ones(len(cases), bool), np.zeros(len(background), bool)]
+    result = prim(data, bad)
+    box = result.stats()
+    c = box["coverage"]
+    b = (box["n"] - c * len(cases)) / max(len(background), 1)
+    a = tail.alpha
+    stats = {
+        "coverage": c,
+        "density": a * c / (a * c + (1 - a) * b) if a * c + (1 - a) * b > 0 else np.nan,
+        "mass": a * c + (1 - a) * b,
+    }
+    return result, stats

@@ -199,3 +199,23 @@ def test_report_rebuilds_every_table_from_results_nc(kept_few, tmp_path):
         assert (
             dt["drivers"]["agi"].encoding.get("zlib") and dt["drivers"]["agi"].dtype == np.float32
         )
+
+
+def test_prim_on_the_true_tail(tmp_path):
+    """With fewer kept paths than paths, discovery.csv gets a PRIM box on the replayed worst
+    paths of all paths: coverage is of the true tail, density and mass are reweighted to all
+    paths (so the density exceeds the tail's base rate when the box finds anything)."""
+    import pandas as pd
+
+    from reports.explain import write_explanation
+
+    cfg = compose([*BASE, "engine.n_paths=20480", "engine.keep_paths=4096"])
+    res = simulate(cfg)
+    write_explanation(tmp_path, res.to_datatree(), cfg.engine.n_paths, "auto", result=res)
+    boxes = pd.read_csv(tmp_path / "discovery.csv")
+    true = boxes[boxes["sample"].str.startswith("true tail")]
+    assert "digital deficit 2040" in set(true["outcome"])
+    row = true[true["outcome"] == "digital deficit 2040"].iloc[0]
+    alpha = float(row["sample"].split("worst ")[1].split(" of")[0])
+    assert 0 < row["coverage"] <= 1 and 0 < row["mass"] <= 1
+    assert alpha < row["density"] <= 1  # denser in the box than in all paths
