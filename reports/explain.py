@@ -92,6 +92,19 @@ def sample_frame(dt: xr.DataTree, max_rows: int = MAX_ROWS) -> tuple[pd.DataFram
     return X[varying], rows
 
 
+def _box_rows(result, stats: dict, outcome: Outcome, sample: str) -> pd.DataFrame:
+    """discovery.csv rows of one PRIM box: its restrictions, then coverage, density, mass."""
+    box = result.box().reset_index().rename(columns={"index": "driver"})
+    box.insert(0, "outcome", outcome.label)
+    box["coverage"], box["density"], box["mass"] = (
+        stats["coverage"],
+        stats["density"],
+        stats["mass"],
+    )
+    box["sample"] = sample
+    return box
+
+
 def outcome_values(dt: xr.DataTree, outcome: Outcome, rows: np.ndarray) -> np.ndarray:
     da = dt[outcome.group].to_dataset()[outcome.variable]
     if outcome.entity is not None:
@@ -140,31 +153,15 @@ def explain(
         tornados[out.label] = tornado(X[top], y, side=out.side)
         cut = np.quantile(y, 1 - TAIL if out.side == "high" else TAIL)
         bad = y >= cut if out.side == "high" else y <= cut
-        result = prim(X[tail.loc[top, "ks"].sort_values(ascending=False).index[:12]], bad)
+        cols = tail.loc[top, "ks"].sort_values(ascending=False).index[:12]
+        result = prim(X[cols], bad)
         prims[out.label] = result
-        box = result.box().reset_index().rename(columns={"index": "driver"})
-        stats = result.stats()
-        box.insert(0, "outcome", out.label)
-        box["coverage"], box["density"], box["mass"] = (
-            stats["coverage"],
-            stats["density"],
-            stats["mass"],
-        )
-        box["sample"] = f"kept paths, worst {TAIL:.0%}"
-        boxes.append(box)
+        boxes.append(_box_rows(result, result.stats(), out, f"kept paths, worst {TAIL:.0%}"))
         if tt is not None and tt.values is not None:
             # the same question on the true tail: the worst of all n paths, replayed
-            cols = tail.loc[top, "ks"].sort_values(ascending=False).index[:12]
             t_res, t_stats = true_tail_prim(X, y, tt, out, cols)
-            t_box = t_res.box().reset_index().rename(columns={"index": "driver"})
-            t_box.insert(0, "outcome", out.label)
-            t_box["coverage"], t_box["density"], t_box["mass"] = (
-                t_stats["coverage"],
-                t_stats["density"],
-                t_stats["mass"],
-            )
-            t_box["sample"] = f"true tail: worst {tt.alpha:.3g} of all paths"
-            boxes.append(t_box)
+            sample = f"true tail: worst {tt.alpha:.3g} of all paths"
+            boxes.append(_box_rows(t_res, t_stats, out, sample))
         worst = "highest" if out.side == "high" else "lowest"
         sentences.append(
             f"Worst {TAIL:.0%} of {out.label} ({worst} values, beyond {cut:.3g} {out.units}): "
