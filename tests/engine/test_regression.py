@@ -15,15 +15,10 @@ from engine.cli import run_job
 from engine.config import ConfigError
 from engine.drift import default_k, rank_z
 from engine.regression import _sha
+from tests.engine.test_engine import BASE as ENGINE_BASE
 
-BASE = [
-    "engine.n_paths=4096",
-    "engine.chains=4",
-    "engine.keep_trajectories=256",
-    "engine.progress=false",
-    "engine.chunk_size=2048",
-    "report.headline=false",
-]
+# test_engine's canonical program (chunk 2048: compiled once per machine), no terminal table
+BASE = [*ENGINE_BASE, "report.headline=false"]
 
 
 @pytest.fixture(scope="module")
