@@ -6,7 +6,9 @@ convention; a 1-D array is one chain) and return an :class:`Estimate` ``(value, 
 leading shape. The DataTree layer (:func:`downside`, :func:`exceedance`) walks variables by name.
 
 ``side`` says which tail is bad: ``"low"`` (profits, revenue, FCF, value added, savings: bad
-outcomes are low values) or ``"high"`` (digital deficit, investment, labour shortage).
+outcomes are low values) or ``"high"`` (digital deficit, investment, labour shortage). The
+DataTree layer reads it from each variable's ``bad_side`` attr, which the engine writes
+(``engine.results.bad_side``, the one definition); the array layer takes it as an argument.
 
 - VaR: ``low``: the alpha-quantile; ``high``: the (1 - alpha)-quantile (linear interpolation).
   MCSE: ArviZ's order-statistic quantile MCSE with the ESS of the tail indicator
@@ -27,7 +29,6 @@ outcomes are low values) or ``"high"`` (digital deficit, investment, labour shor
 from __future__ import annotations
 
 import json
-import warnings
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
@@ -52,7 +53,6 @@ from reports.summaries import (
 from reports.tails import buffer_exceedance, buffer_tail_metrics, tail_buffer
 
 __all__ = [
-    "BAD_SIDE",
     "DEFAULT_THRESHOLDS",
     "SCALAR_GROUPS",
     "Estimate",
@@ -67,39 +67,6 @@ __all__ = [
 
 SIDES = ("low", "high")
 SCALAR_GROUPS = ("domain", "strategy", "area", "macro")
-
-BAD_SIDE = {
-    "revenue": "low",
-    "operating_profit": "low",
-    "fcf": "low",
-    "investment": "high",
-    "investment_total": "high",
-    "digital_deficit": "high",
-    "social_security_savings": "low",
-    "import_substitution": "low",
-    "tourism_demand": "low",
-    "autonomy_solutions_sales": "low",
-    "dc_power_saving": "low",
-    "autonomous_driving_market": "low",
-    "workers_added": "low",
-    "defense_ratio": "high",
-    "defense_spend": "high",
-    "dc_facility_capex": "high",
-    "labour_shortage": "high",
-    "humanoid_demand": "low",
-    "existing_value_added": "low",
-    "fiscal_effect": "low",
-    "market": "low",
-    "japan_share": "low",
-    "strategy_success": "low",
-    "fx": "high",
-    "current_account_drag": "high",
-    "primary_balance": "low",
-    "debt_to_gdp": "high",
-    "gni_per_capita": "low",
-}
-"""Which side is bad, by base variable name (suffixes ``_2040``, ``_cum``, ``_report_basis``
-stripped); a variable's ``bad_side`` attr takes precedence."""
 
 DEFAULT_THRESHOLDS = [
     {
@@ -228,20 +195,20 @@ def exceedance_probability(
     return Estimate(p.reshape(lead), mcse.reshape(lead))
 
 
-def bad_side(name: str, attrs: dict | None = None) -> str:
-    """The bad side of a variable: its ``bad_side`` attr, else :data:`BAD_SIDE` by base name.
+def bad_side(name: str, attrs: dict | None) -> str:
+    """The bad side of variable ``name``: its ``bad_side`` attr (``"low"`` or ``"high"``).
 
-    Unknown names fall back to ``"low"`` with a warning.
+    The engine defines it once (``engine.results.bad_side``) and writes it on every variable of
+    results.nc; a bare array has no attrs, so its caller passes ``side`` itself. A missing or
+    invalid attr raises :class:`ReportOptionError` naming the variable.
     """
-    if attrs and attrs.get("bad_side") in SIDES:
-        return attrs["bad_side"]
-    base = name
-    for suffix in ("_report_basis", "_2040", "_cum"):
-        base = base.removesuffix(suffix)
-    if base in BAD_SIDE:
-        return BAD_SIDE[base]
-    warnings.warn(f"no bad_side for {name!r}; assuming low values are bad", stacklevel=2)
-    return "low"
+    side = (attrs or {}).get("bad_side")
+    if side not in SIDES:
+        raise ReportOptionError(
+            f"variable {name!r}: bad_side attr must be one of {SIDES}, got {side!r} "
+            "(results.nc from the engine has it on every variable)"
+        )
+    return side
 
 
 def _n_paths(dt: xr.DataTree) -> int | None:

@@ -12,7 +12,6 @@ import pandas as pd
 import xarray as xr
 from matplotlib.figure import Figure
 
-from reports.downside import BAD_SIDE
 from reports.summaries import SAMPLE_DIMS
 from reports.targets import ReportFigures
 
@@ -128,18 +127,28 @@ def strategy_forest(
     return fig
 
 
-def _bad_side(variable: str) -> str | None:
-    base = variable
-    for suffix in ("_report_basis", "_2040", "_cum"):
-        base = base.removesuffix(suffix)
-    return BAD_SIDE.get(base)
+def _sides(dt: xr.DataTree, table: pd.DataFrame) -> dict[str, str]:
+    """``{variable: bad side}`` of the table's variables, from their ``bad_side`` attrs in
+    ``dt`` (the engine's definition); variables it lacks are left out (no shading)."""
+    out: dict[str, str] = {}
+    if not {"group", "variable"} <= set(table.columns):
+        return out
+    for group, variable in table[["group", "variable"]].drop_duplicates().itertuples(index=False):
+        if group in dt.children and variable in dt[group].to_dataset().data_vars:
+            side = dt[group][variable].attrs.get("bad_side")
+            if side in ("low", "high"):
+                out[str(variable)] = side
+    return out
 
 
-def scenario_comparison(table: pd.DataFrame, max_panels: int = 8) -> tuple[Figure, list[str]]:
+def scenario_comparison(
+    table: pd.DataFrame, max_panels: int = 8, sides: dict[str, str] | None = None
+) -> tuple[Figure, list[str]]:
     """Paired differences of each scenario against the baseline (``scenarios.csv``).
 
     One panel per variable, one row per entity and scenario: the 5-95% range of the path-by-path
-    difference (line) and its mean (dot). Returns the figure and the variables left out because
+    difference (line) and its mean (dot); ``sides`` (``{variable: "low" | "high"}``, the
+    variables' ``bad_side`` attrs) shades the bad side of zero. Returns the figure and the variables left out because
     their differences are zero on every path (e.g. investment, which no scenario changes).
     """
     need = {"variable", "entity", "scenario", "mean_diff", "diff_p05", "diff_p95"}
@@ -179,7 +188,7 @@ def scenario_comparison(table: pd.DataFrame, max_panels: int = 8) -> tuple[Figur
             ax.plot(rows["mean_diff"], y0 + off, "o", color=colour, markersize=4, label=scen)
         lo = min(np.nanmin(sub["diff_p05"].to_numpy(dtype=float)), 0.0)
         hi = max(np.nanmax(sub["diff_p95"].to_numpy(dtype=float)), 0.0)
-        side = _bad_side(variable)
+        side = (sides or {}).get(variable)
         if side == "low" and lo < 0:
             ax.axvspan(lo * 1.05, 0, color=DOWNSIDE, alpha=DOWNSIDE_ALPHA, linewidth=0)
         elif side == "high" and hi > 0:
@@ -245,6 +254,6 @@ def make_headline_figures(
     if panels:
         paths += save_figure(strategy_forest(panels), out_dir / "headline_strategies", formats)
     if scenarios is not None and len(scenarios):
-        fig, _ = scenario_comparison(scenarios)
+        fig, _ = scenario_comparison(scenarios, sides=_sides(dt, scenarios))
         paths += save_figure(fig, out_dir / "scenarios", formats)
     return paths

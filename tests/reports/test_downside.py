@@ -115,15 +115,26 @@ def test_downside_variable_selection(results):
         downside(results, variables=["operating_profit_2050"])
 
 
-def test_bad_side_defaults():
-    assert bad_side("operating_profit_2040") == "low"
-    assert bad_side("investment_cum_2040_report_basis") == "high"
-    assert bad_side("investment_total_cum_2040") == "high"
-    assert bad_side("labour_shortage_2040") == "high"
-    assert bad_side("existing_value_added_2040") == "low"
+def test_bad_side_is_the_engines_attr(results):
+    """Reports read the side from the ``bad_side`` attr the engine writes (one definition, by
+    base name, in engine.results); a variable without it is an error naming it."""
+    from engine.results import bad_side as engine_bad_side
+
+    assert engine_bad_side("operating_profit_2040") == "low"
+    assert engine_bad_side("investment_cum_2040_report_basis") == "high"
+    assert engine_bad_side("investment_total_cum_2040") == "high"
+    assert engine_bad_side("labour_shortage_2040") == "high"
+    assert engine_bad_side("existing_value_added_2040") == "low"
     assert bad_side("revenue_2040", {"bad_side": "high"}) == "high"
-    with pytest.warns(UserWarning, match="no bad_side"):
-        assert bad_side("mystery") == "low"
+    with pytest.raises(ReportOptionError, match="'mystery': bad_side attr"):
+        bad_side("mystery", {})
+    flipped = results.copy(deep=True)
+    flipped["strategy"]["revenue_2040"].attrs["bad_side"] = "high"
+    df = downside(flipped, alphas=(0.1,), variables=["strategy/revenue_2040"])
+    assert df["side"].eq("high").all()
+    del flipped["strategy"]["revenue_2040"].attrs["bad_side"]
+    with pytest.raises(ReportOptionError, match="revenue_2040"):
+        downside(flipped, alphas=(0.1,), variables=["strategy/revenue_2040"])
 
 
 def test_default_exceedance_exact(results):
