@@ -201,7 +201,52 @@ def test_report_rebuilds_every_table_from_results_nc(kept_few, tmp_path):
         )
 
 
-def test_prim_on_the_true_tail(tmp_path):
+@pytest.fixture(scope="module")
+def few_of_many():
+    """20,480 paths, 4,096 kept, default tail buffers (the worst 1% of all paths)."""
+    return simulate(compose([*BASE, "engine.n_paths=20480", "engine.keep_paths=4096"]))
+
+
+def test_headline_uses_every_path(few_of_many):
+    """The terminal headline (reports.headline) at 20,480 paths with 4,096 kept: VaR99/ES99 equal
+    those with every path kept to 1e-6 relative (not the kept subsample's), VaR95/ES95 are beyond
+    the default buffers and say so, and the median is the all-path histogram's, within a bin of
+    the exact median of all paths."""
+    from engine.mcse import mcse_table
+    from reports.headline import headline_table, headline_text
+
+    every = simulate(compose([*BASE, "engine.n_paths=20480", "engine.keep_paths=20480"]))
+    few_dt = few_of_many.to_datatree()
+    few_summary = few_of_many.summary()
+    got = headline_table(few_dt, few_summary)
+    ref = headline_table(_without_tails(every.to_datatree()), every.summary())
+    sub = headline_table(_without_tails(few_dt), few_summary)  # kept paths only: "beyond"
+    assert len(got) == len(ref) >= 15 and (got["entity"] == ref["entity"]).all()
+    exact = got["var99"].notna().to_numpy()
+    assert exact.sum() >= len(got) - 2  # a point mass at the VaR can reach past the buffer
+    assert got["source99"][exact].str.startswith("tail buffer, all 20480 paths").all()
+    for col in ("var99", "es99"):
+        np.testing.assert_allclose(got[col][exact], ref[col][exact], rtol=1e-6, err_msg=col)
+    assert sub["var99"].isna().all() and sub["es95"].isna().all()
+    assert got["var95"].isna().all() and got["es95"].isna().all() and ref["es95"].notna().all()
+    text = headline_text(few_dt, few_summary)
+    assert "beyond" in text and "rerun with engine.tail_alpha=0.05" in text
+    assert "20,480 paths" in text
+    # the median: the histogram of all paths, within one bin width of the exact median
+    assert (got["median_from"] == "histogram").all() and (ref["median_from"] == "all paths").all()
+    mcse = mcse_table(few_of_many)  # p50_bin_lo/hi: the bin that holds a histogram median
+    bins = few_summary.assign(
+        lo=mcse["p50_bin_lo"].to_numpy(),
+        hi=mcse["p50_bin_hi"].to_numpy(),
+        entity=few_summary["entity"].astype(str),
+    )
+    bins = bins[bins["year"].isna()].set_index(["group", "variable", "entity"])
+    keys = list(zip(got["group"], got["variable"], got["entity"]))
+    lo, hi = bins.loc[keys, "lo"].to_numpy(), bins.loc[keys, "hi"].to_numpy()
+    np.testing.assert_array_less(np.abs(got["median"] - ref["median"]), hi - lo)
+
+
+def test_prim_on_the_true_tail(tmp_path, few_of_many):
     """With fewer kept paths than paths, discovery.csv gets a PRIM box on the replayed worst
     paths of all paths: coverage is of the true tail, density and mass are reweighted to all
     paths (so the density exceeds the tail's base rate when the box finds anything)."""
@@ -209,9 +254,8 @@ def test_prim_on_the_true_tail(tmp_path):
 
     from reports.explain import write_explanation
 
-    cfg = compose([*BASE, "engine.n_paths=20480", "engine.keep_paths=4096"])
-    res = simulate(cfg)
-    write_explanation(tmp_path, res.to_datatree(), cfg.engine.n_paths, "auto", result=res)
+    res = few_of_many
+    write_explanation(tmp_path, res.to_datatree(), res.cfg.engine.n_paths, "auto", result=res)
     boxes = pd.read_csv(tmp_path / "discovery.csv")
     true = boxes[boxes["sample"].str.startswith("true tail")]
     assert "digital deficit 2040" in set(true["outcome"])
