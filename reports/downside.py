@@ -61,6 +61,7 @@ __all__ = [
     "exceedance",
     "exceedance_probability",
     "expected_shortfall",
+    "run_paths",
     "select_cells",
     "value_at_risk",
 ]
@@ -211,8 +212,8 @@ def bad_side(name: str, attrs: dict | None) -> str:
     return side
 
 
-def _n_paths(dt: xr.DataTree) -> int | None:
-    """All paths of the run (the tail buffers' count, else the manifest's), or None."""
+def run_paths(dt: xr.DataTree) -> int | None:
+    """All paths of the run (the tail buffers' count, else the manifest's config), or None."""
     if "tails" in dt.children and "n_paths" in dt["tails"].attrs:
         return int(dt["tails"].attrs["n_paths"])
     try:
@@ -244,7 +245,7 @@ def downside(
     """
     alphas = [_check_alpha(a) for a in alphas]
     frames = []
-    n_all = _n_paths(dt)
+    n_all = run_paths(dt)
     for group, name, da in iter_variables(dt, _scalar_groups(dt), variables):
         side = bad_side(name, da.attrs)
         values, index = stack_cells(da)
@@ -359,7 +360,7 @@ def exceedance(
     where it holds every path beyond the threshold).
     """
     rows = []
-    n_all = _n_paths(dt)
+    n_all = run_paths(dt)
     for spec in DEFAULT_THRESHOLDS if thresholds is None else thresholds:
         missing = {"variable", "threshold", "side"} - set(spec)
         if missing:

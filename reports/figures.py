@@ -16,7 +16,7 @@ import pandas as pd
 import xarray as xr
 from matplotlib.figure import Figure
 
-from reports.downside import bad_side, expected_shortfall, select_cells, value_at_risk
+from reports.downside import bad_side, downside, select_cells
 from reports.figures_headline import DOWNSIDE, DOWNSIDE_ALPHA, REPORT_MARKER
 from reports.io import write_bytes_atomic
 from reports.summaries import SAMPLE_DIMS, YEAR_DIM, ReportOptionError, entity_dim
@@ -165,10 +165,12 @@ def exceedance_curve(
     es: float | None = None,
     label: str = "",
     units: str = "",
+    source: str = "",
 ) -> Figure:
     """Empirical exceedance curve of the draws ``x`` with VaR and ES marked.
 
     ``side="high"`` plots P(X > t), ``side="low"`` P(X < t), against t, on a log scale.
+    ``source``: where VaR and ES come from (``downside.csv``'s source), shown in the legend.
     """
     values = np.sort(np.asarray(x, dtype=np.float64).ravel())
     n = values.size
@@ -187,6 +189,8 @@ def exceedance_curve(
         ax.axvline(var, color="C1", linestyle="--", label=f"VaR = {var:.4g}")
     if es is not None:
         ax.axvline(es, color="C3", linestyle="-.", label=f"ES = {es:.4g}")
+    if source and (var is not None or es is not None):
+        ax.plot([], [], " ", label=f"VaR, ES: {source}; curve: {n} kept paths")
     ax.set_xlabel(f"{label} [{units}]" if units else label)
     ax.set_ylabel("P(X > t)" if side == "high" else "P(X < t)")
     ax.set_title(f"{label}: exceedance ({'high' if side == 'high' else 'low'} is bad)")
@@ -296,11 +300,18 @@ def make_figures(
     for variable in ("digital_deficit_2040", "investment_total_cum_2040"):
         if has("macro", variable):
             [(_, _, da)] = select_cells(dt, variable, group="macro")
-            side = bad_side(variable, da.attrs)
-            x = da.values
-            var = float(value_at_risk(x, 0.05, side).value)
-            es = float(expected_shortfall(x, 0.05, side).value)
-            fig = exceedance_curve(x, side, var, es, variable, _units(da))
+            # VaR/ES as in downside.csv: from the exact tail buffers of all paths where they
+            # hold the 5% tail, else from the kept paths (the label says which)
+            row = downside(dt, alphas=[0.05], variables=[f"macro/{variable}"]).iloc[0]
+            fig = exceedance_curve(
+                da.values,
+                row["side"],
+                float(row["var"]),
+                float(row["es"]),
+                variable,
+                _units(da),
+                str(row["source"]),
+            )
             paths += save_figure(fig, out_dir / f"exceedance_{variable}", formats)
     if "drivers" in groups and dt["drivers"].to_dataset().data_vars:
         paths += save_figure(driver_distributions(dt), out_dir / "drivers", formats)

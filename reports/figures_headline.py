@@ -12,6 +12,7 @@ import pandas as pd
 import xarray as xr
 from matplotlib.figure import Figure
 
+from reports.downside import run_paths
 from reports.summaries import SAMPLE_DIMS
 from reports.targets import ReportFigures
 
@@ -44,14 +45,21 @@ def _flat(da: xr.DataArray) -> np.ndarray:
 
 
 def deficit_distribution(
-    da: xr.DataArray, report_value: float | None, scenario: str = "", bins: int = 80
+    da: xr.DataArray,
+    report_value: float | None,
+    scenario: str = "",
+    bins: int = 80,
+    n_paths: int | None = None,
 ) -> Figure:
     """Histogram of the 2040 digital deficit over all kept paths, the report's figure marked and
     the paths beyond it (worse than the report's not-so-bright future) shaded.
 
-    ``da``: ``digital_deficit_2040`` with dims (chain, draw); ``report_value`` in its units.
+    ``da``: ``digital_deficit_2040`` with dims (chain, draw); ``report_value`` in its units;
+    ``n_paths``: the run's paths, when more than were kept the title says the share is of the
+    kept paths.
     """
     x = _flat(da)
+    of = f" of the {x.size:,} kept" if n_paths and x.size < n_paths else ""
     units = str(da.attrs.get("units", "tn JPY/yr"))
     fig = Figure(figsize=(6.4, 2.9), layout="constrained")
     ax = fig.add_subplot()
@@ -82,7 +90,7 @@ def deficit_distribution(
             color=DOWNSIDE,
             va="top",
         )
-        title += f": {p:.0%} of paths beyond the report's not-so-bright figure"
+        title += f": {p:.0%}{of} paths beyond the report's not-so-bright figure"
     ax.set_title(title + (f" ({scenario})" if scenario else ""), fontsize=10)
     ax.set_xlabel(f"digital deficit 2040 [{units}]")
     ax.set_ylabel("share of paths [%]")
@@ -240,7 +248,7 @@ def make_headline_figures(
     paths = []
     deficit = _variable(dt, "macro", ("digital_deficit_2040",))
     if deficit is not None and set(deficit.dims) == set(SAMPLE_DIMS):
-        fig = deficit_distribution(deficit, report.deficit_2040, scenario)
+        fig = deficit_distribution(deficit, report.deficit_2040, scenario, n_paths=run_paths(dt))
         paths += save_figure(fig, out_dir / "headline_deficit", formats)
     panels = []
     for names, title in (

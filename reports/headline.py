@@ -11,7 +11,6 @@ kept subsample. Units and the bad side are the variables' ``units`` and ``bad_si
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Sequence
@@ -19,7 +18,7 @@ from collections.abc import Sequence
 import pandas as pd
 import xarray as xr
 
-from reports.downside import downside
+from reports.downside import downside, run_paths
 from reports.outcomes import HEADLINE_OUTCOMES
 from reports.summaries import ReportOptionError
 
@@ -35,15 +34,6 @@ def _summary(summary) -> pd.DataFrame | None:
     if not os.path.isfile(summary):
         return None
     return pd.read_csv(summary, keep_default_na=False, na_values=[""])
-
-
-def _n_paths(dt: xr.DataTree) -> int | None:
-    if "tails" in dt.children and "n_paths" in dt["tails"].attrs:
-        return int(dt["tails"].attrs["n_paths"])
-    try:
-        return int(json.loads(dt.attrs["manifest"])["config"]["engine"]["n_paths"])
-    except (KeyError, TypeError, ValueError):
-        return None
 
 
 def _medians(summary: pd.DataFrame | None, group: str, variable: str) -> dict[str, tuple]:
@@ -117,7 +107,7 @@ def headline_text(
     """The terminal headline: :func:`headline_table` as aligned text with a line on where the
     numbers come from and, when a level is beyond the tail buffers, how to get it."""
     table = headline_table(dt, summary, outcomes, alphas)
-    n_all = _n_paths(dt)
+    n_all = run_paths(dt)
     labels = [f"{r.variable}" + (f" [{r.entity}]" if r.entity else "") for r in table.itertuples()]
     width = max(len(x) for x in labels)
     uwidth = max(len("units"), *(len(u) for u in table["units"]))
