@@ -8,11 +8,11 @@ Paths are independent draws, so each error is the usual large-sample one for ``n
   is the largest of three estimates, each a lower bound in practice for heavy tails: the kept
   draws of the element, the histogram over all paths, and the extremes
   ``((max - mean)**4 + (min - mean)**4) / (n var**2)`` (a rare spike that no kept trajectory saw);
-- quantile p (p05, p50, p95): half the width of the order-statistic interval around the
-  quantile's rank, ``(Q(p + w d) - Q(p - w d)) / (2 w)`` with ``d = sqrt(p (1 - p) / n_q)``
-  (``engine.calibration.median_mcse`` and ArviZ's ``mcse_quantile`` use ``w = 1``; ``w = 2``
-  averages the density over more order statistics, which matters for the 256 kept trajectories
-  behind per-domain yearly quantiles). ``Q`` and ``n_q`` follow the summary's source of the
+- quantile p (p05, p50, p95): ArviZ's order-statistic MCSE (``arviz_stats.mcse(method=
+  "quantile")``, the one convention of the project; ``reports.summaries`` applies the same with
+  a given ESS): half the distance between the order statistics at the 15.9% and 84.1% points
+  of the quantile's rank distribution Beta(ess p + 1, ess (1 - p) + 1), with ``ess = n_q`` (paths
+  are independent). ``n_q`` and the order statistics follow the summary's source of the
   quantile: the kept draws (all paths, or the kept trajectories for the per-domain yearly cells,
   which have no histogram) or the histogram of all paths, whose bin width adds
   ``width / sqrt(12)`` in quadrature (a histogram quantile is known only within its bin).
@@ -29,32 +29,51 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from engine.drift import QUANTILES
 from engine.stats import has_histogram
 
-QUANTILE_WINDOW = 2.0  # w above
+ONE_SIGMA = (0.1586553, 0.8413447)  # ArviZ's quantile MCSE: the rank's one-sigma points
 MIN_KURTOSIS_DRAWS = 16  # fewer kept draws: only the histogram and the extremes
 COLUMNS = ("mcse_sd", "mcse_p05", "mcse_p50", "mcse_p95", "quantile_n")
 BIN_COLUMNS = tuple(f"{q}_bin_{side}" for q in QUANTILES for side in ("lo", "hi"))
 
 
-def quantile_mcse(flat: np.ndarray, p: float, n_q: int, window: float = QUANTILE_WINDOW):
-    """MCSE of the sample quantile p of ``flat`` (n, *s) per element (*s), from order statistics."""
-    d = window * np.sqrt(p * (1 - p) / max(n_q, 1))
-    lo, hi = np.quantile(flat, [max(p - d, 0.0), min(p + d, 1.0)], axis=0)
-    return (hi - lo) / (2 * window)
+def rank_interval(p: float, ess) -> np.ndarray:
+    """(2, *ess.shape) probabilities at the 15.9% and 84.1% points of the rank distribution
+    Beta(ess p + 1, ess (1 - p) + 1) of the sample ``p`` quantile (ArviZ's quantile MCSE)."""
+    ess = np.asarray(ess, np.float64)
+    with np.errstate(invalid="ignore"):
+        return stats.beta.ppf(
+            np.reshape(ONE_SIGMA, (2,) + (1,) * ess.ndim), ess * p + 1, ess * (1 - p) + 1
+        )
+
+
+def quantile_mcse(flat: np.ndarray, p: float, ess=None) -> np.ndarray:
+    """MCSE of the sample quantile p of ``flat`` (n, *s) per element (*s): ArviZ's
+    ``mcse(method="quantile")`` with ESS ``ess`` (default n: independent paths), i.e. half the
+    distance between the order statistics at the ranks :func:`rank_interval` gives."""
+    n = flat.shape[0]
+    ess = np.broadcast_to(np.asarray(n if ess is None else ess, np.float64), flat.shape[1:])
+    pos = rank_interval(p, ess) * n - 1
+    lo = np.floor(np.nan_to_num(np.maximum(pos[0], 0), nan=0.0)).astype(np.int64)
+    hi = np.ceil(np.nan_to_num(np.minimum(pos[1], n - 1), nan=n - 1.0)).astype(np.int64)
+    srt = np.sort(flat, axis=0)
+    out = (np.take_along_axis(srt, hi[None], 0)[0] - np.take_along_axis(srt, lo[None], 0)[0]) / 2
+    return np.where(np.isfinite(ess), out, np.nan)
 
 
 def bin_width(st) -> np.ndarray:
     return (st.hi - st.lo) / (st.hist.shape[-1] - 2)
 
 
-def histogram_quantile_mcse(st, p: float, window: float = QUANTILE_WINDOW):
-    """MCSE of the histogram quantile p of streaming Stats ``st``: order statistics over all
-    ``st.n`` paths, plus the bin width's discretisation in quadrature."""
-    d = window * np.sqrt(p * (1 - p) / max(float(np.max(st.n)), 1.0))
-    spread = (st.quantile(min(p + d, 1.0)) - st.quantile(max(p - d, 0.0))) / (2 * window)
+def histogram_quantile_mcse(st, p: float) -> np.ndarray:
+    """MCSE of the histogram quantile p of streaming Stats ``st``: the spread of
+    :func:`quantile_mcse` (ess = all ``st.n`` paths) read from the histogram, plus the bin
+    width's discretisation in quadrature."""
+    lo, hi = rank_interval(p, max(float(np.max(st.n)), 1.0))
+    spread = (st.quantile(float(hi)) - st.quantile(float(lo))) / 2
     return np.sqrt(spread**2 + bin_width(st) ** 2 / 12.0)
 
 
@@ -146,7 +165,7 @@ def mcse_table(result) -> pd.DataFrame:
         for name, p in QUANTILES.items():
             cols[f"{name}_bin_lo"] = cols[f"{name}_bin_hi"] = np.nan  # kept: the value itself
             if source == "kept":
-                cols[f"mcse_{name}"] = quantile_mcse(flat, p, n_q)
+                cols[f"mcse_{name}"] = quantile_mcse(flat, p)
             elif source == "histogram":
                 cols[f"mcse_{name}"] = histogram_quantile_mcse(st, p)
                 cols[f"{name}_bin_lo"], cols[f"{name}_bin_hi"] = quantile_bin(st, p)

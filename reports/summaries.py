@@ -40,7 +40,12 @@ YEAR_DIM = "year"
 DIAG_MAX_DRAWS = 10_000
 """Default cap on draws per chain used for ESS / R-hat (see the module docstring)."""
 
-# One-sigma probabilities ArviZ uses for the quantile MCSE (order-statistic interval).
+# One-sigma probabilities ArviZ uses for the quantile MCSE (order-statistic interval). The
+# project's one quantile-MCSE convention is ArviZ's ``mcse(method="quantile")``; its public API
+# estimates the ESS from every draw (~18 s at 1M draws x 25 cells) and needs all draws, so the
+# reports apply it with a given ESS (a diagnostic subset's) to sorted draws or to a tail buffer's
+# order statistics. engine.mcse applies it with ess = n; tests pin both to arviz_stats exactly
+# (tests/engine/test_regression.py::test_quantile_mcse_is_arviz_public_mcse).
 _ONE_SIGMA = np.array([0.1586553, 0.8413447])
 
 
@@ -178,8 +183,8 @@ def quantile_mcse_from_sorted(sorted_flat: np.ndarray, q: float, ess: np.ndarray
     """MCSE of the ``q`` quantile: ArviZ's order-statistic method with a given ESS per cell.
 
     Half the distance between the order statistics at the 15.9% and 84.1% points of the
-    Beta(ess*q + 1, ess*(1 - q) + 1) distribution of the quantile's rank (as
-    ``arviz_stats`` ``_mcse_quantile``), computed on all draws.
+    Beta(ess*q + 1, ess*(1 - q) + 1) distribution of the quantile's rank, computed on all draws:
+    ``arviz_stats.mcse(method="quantile")`` with the ESS given instead of estimated.
     """
     n = sorted_flat.shape[0]
     ess = np.asarray(ess, dtype=np.float64)

@@ -224,10 +224,32 @@ def test_mcse_of_normal_draws_matches_theory():
     for p in (0.05, 0.5, 0.95):
         theory = np.sqrt(p * (1 - p) / n) / NormalDist().pdf(NormalDist().inv_cdf(p))
         theory = theory * np.array([1.0, 3.0])
-        np.testing.assert_allclose(quantile_mcse(x.astype(np.float64), p, n), theory, rtol=0.15)
+        np.testing.assert_allclose(quantile_mcse(x.astype(np.float64), p), theory, rtol=0.15)
         width = (st.hi - st.lo) / 256  # the bin's discretisation, in quadrature
         expected = np.sqrt(theory**2 + width**2 / 12)
         np.testing.assert_allclose(histogram_quantile_mcse(st, p), expected, rtol=0.15)
+
+
+def test_quantile_mcse_is_arviz_public_mcse():
+    """One convention (#18): with ArviZ's own quantile ESS, engine.mcse.quantile_mcse and the
+    reports' given-ESS form equal ``arviz_stats``' public ``mcse(method="quantile")`` exactly;
+    the engine passes ess = n (independent paths), the reports a diagnostic subset's ESS."""
+    from arviz_stats.base import array_stats
+
+    from engine.mcse import quantile_mcse
+    from reports.summaries import quantile_mcse_from_sorted
+
+    rng = np.random.default_rng(3)
+    x = rng.gamma(2.0, size=(3, 4, 1000))  # (cell, chain, draw), skewed
+    flat = np.moveaxis(x, 0, -1).reshape(-1, 3)  # (chain * draw, cell)
+    for p in (0.01, 0.05, 0.5, 0.95):
+        ref = array_stats.mcse(x, method="quantile", prob=p)
+        ess = array_stats.ess(x, method="quantile", prob=p)
+        np.testing.assert_allclose(quantile_mcse(flat, p, ess), ref, rtol=1e-12)
+        srt = np.sort(flat, axis=0)
+        np.testing.assert_allclose(quantile_mcse_from_sorted(srt, p, ess), ref, rtol=1e-12)
+        n = flat.shape[0]
+        np.testing.assert_array_equal(quantile_mcse(flat, p), quantile_mcse(flat, p, n))
 
 
 def test_rare_spike_sd_mcse_uses_extremes():
