@@ -49,6 +49,22 @@ HIGH_IS_BAD = (
     "current_account_drag",
     "debt_to_gdp",
 )
+SUMMARY_COLUMNS = (
+    "group",
+    "variable",
+    "entity",
+    "year",
+    "mean",
+    "sd",
+    "p05",
+    "p50",
+    "p95",
+    "mcse_mean",
+    "ess_bulk",
+    "r_hat",
+    "quantiles_from",
+)
+"""The columns of ``summary.csv`` (:meth:`SimulationResult.summary`, its one writer)."""
 DIAGNOSTIC_DRAWS = 500  # ESS / R-hat of per-path scalars on this many draws per chain at most
 DIAGNOSTIC_DRAWS_YEARLY = 200  # ... and of yearly cells (thousands: ArviZ loops over cells)
 
@@ -232,7 +248,7 @@ class SimulationResult:
                 frames.append(
                     _rows(self, group, var, st, q, ess, rhat, yearly).assign(quantiles_from=source)
                 )
-        out = pd.concat(frames, ignore_index=True)
+        out = pd.concat(frames, ignore_index=True)[list(SUMMARY_COLUMNS)]
         out["year"] = out["year"].astype("Int64")
         return out
 

@@ -168,6 +168,7 @@ def test_report_rebuilds_every_table_from_results_nc(kept_few, tmp_path):
     import pandas as pd
 
     from engine.cli import write_run
+    from engine.results import SUMMARY_COLUMNS
     from engine.store import result_from_datatree
     from reports.cli import main
 
@@ -179,6 +180,7 @@ def test_report_rebuilds_every_table_from_results_nc(kept_few, tmp_path):
     nc = tmp_path / "results.nc"
     assert nc.stat().st_mode & 0o777 == 0o644
     first = pd.read_csv(tmp_path / "summary.csv")
+    assert tuple(first.columns) == SUMMARY_COLUMNS  # the one schema of summary.csv
     (tmp_path / "summary.csv").unlink()
     assert main([str(tmp_path), "--no-figures"]) == 0
     again = pd.read_csv(tmp_path / "summary.csv")

@@ -148,6 +148,30 @@ def make_results(seed=0, n_chain=N_CHAIN, n_draw=N_DRAW, shift=0.0):
     return xr.DataTree.from_dict(tree)
 
 
+def engine_summary(dt: xr.DataTree):
+    """``summary.csv`` with the columns the engine writes (``engine.results.SimulationResult.
+    summary``, the one writer of that file), for a synthetic tree: every path is kept, so the
+    statistics are of the kept draws (ESS and R-hat left empty). What a run directory holds
+    before the reports are written."""
+    import pandas as pd
+
+    from engine.results import SUMMARY_COLUMNS
+    from reports.summaries import iter_variables, stack_cells
+
+    frames = []
+    groups = [g for g in dt.children if g != "drivers"]
+    for group, name, da in iter_variables(dt, groups):
+        values, index = stack_cells(da)
+        flat = values.reshape(-1, values.shape[-1])
+        q = np.quantile(flat, [0.05, 0.5, 0.95], axis=0)
+        frame = index.assign(group=group, variable=name, mean=flat.mean(0), sd=flat.std(0))
+        frame = frame.assign(p05=q[0], p50=q[1], p95=q[2])
+        frames.append(frame.assign(mcse_mean=frame["sd"] / np.sqrt(len(flat))))
+    out = pd.concat(frames, ignore_index=True)
+    out = out.assign(ess_bulk=np.nan, r_hat=np.nan, quantiles_from="all paths")
+    return out[list(SUMMARY_COLUMNS)]
+
+
 @pytest.fixture(scope="session")
 def results():
     """A synthetic results DataTree (4 chains x 500 draws, 40 kept trajectories per chain)."""
@@ -207,5 +231,6 @@ def report_dir(tmp_path_factory, results):
     pd.DataFrame({"target": ["deficit"], "z": [0.1]}).to_csv(
         run_dir / "calibration.csv", index=False
     )
+    engine_summary(results).to_csv(run_dir / "summary.csv", index=False)  # as the engine writes
     written = write_reports(run_dir, results, {"alphas": [0.05, 0.01]})
     return run_dir, written

@@ -93,7 +93,8 @@ def test_save_figure_atomic_png_svg(tmp_path):
 def test_write_reports_outputs(reported):
     run_dir, written = reported
     names = {p.name for p in written}
-    assert {"summary.csv", "downside.csv", "exceedance.csv", "report.html"} <= names
+    assert {"downside.csv", "exceedance.csv", "report.html"} <= names
+    assert "summary.csv" not in names  # the engine's summary.csv is never rewritten
     pngs = sorted(p for p in written if p.suffix == ".png")
     # forests, fans (+ deficit), exceedance, drivers; headline deficit and strategies, scenarios
     assert len(pngs) == 4 + len(STRATEGIES) + 1 + 2 + 1 + 2 + 1

@@ -7,7 +7,7 @@ from reports.cli import main
 from reports.io import write_csv_atomic, write_text_atomic
 from reports.rundir import RunDirError, load_run
 
-from .conftest import STRATEGIES
+from .conftest import STRATEGIES, engine_summary
 
 
 def test_load_run(run_dir):
@@ -106,11 +106,9 @@ def test_write_reports_accepts_engine_result_and_full_config(run_dir, results):
             return results
 
     cfg = OmegaConf.create({"engine": {}, "report": {"alphas": [0.1], "figures": False}})
+    summary = engine_summary(results)
+    summary.to_csv(run_dir / "summary.csv", index=False)  # the engine's, as a run writes it
     written = write_reports(run_dir, Result(), cfg)
-    assert {p.name for p in written} == {
-        "summary.csv",
-        "downside.csv",
-        "exceedance.csv",
-        "report.html",
-    }
+    assert {p.name for p in written} == {"downside.csv", "exceedance.csv", "report.html"}
+    assert list(pd.read_csv(run_dir / "summary.csv").columns) == list(summary.columns)
     assert set(pd.read_csv(run_dir / "downside.csv")["alpha"]) == {0.1}
