@@ -7,10 +7,10 @@ same numbers as a single process: counts, histograms, min/max, tail buffers and 
 exactly, means and variances to float64 rounding (Chan's merge in another order).
 
     # on each host (process i of P; the coordinator is process 0's host:port)
-    python -m engine.distributed run --coordinator HOST:PORT --num-processes P --process-id i \\
+    python -m jp2040.distributed run --coordinator HOST:PORT --num-processes P --process-id i \\
         --out DIR engine.n_paths=1e9
     # anywhere, afterwards: results.nc, summary.csv, manifest.json and the report in DIR
-    python -m engine.distributed merge --out DIR engine.n_paths=1e9
+    python -m jp2040.distributed merge --out DIR engine.n_paths=1e9
 """
 
 from __future__ import annotations
@@ -135,7 +135,7 @@ def _template(keys, data) -> RunState:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m engine.distributed")
+    parser = argparse.ArgumentParser(prog="python -m jp2040.distributed")
     parser.add_argument("action", choices=["run", "merge"])
     parser.add_argument("--out", required=True, help="directory for part files and results")
     parser.add_argument("--coordinator", help="host:port of process 0 (run)")
@@ -154,11 +154,11 @@ def main(argv=None) -> int:
         path = run_part(cfg, out, jax.process_index(), jax.process_count())
         print(path)
         return 0
-    from engine.cli import write_run
     from engine.drivers import build_driver_table
     from engine.manifest import build_manifest
     from engine.params import build_params
     from engine.results import SimulationResult
+    from jp2040.cli import write_run
 
     raw = merge_parts(list(out.glob("part-*.npz")))
     result = SimulationResult(
