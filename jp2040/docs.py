@@ -3,8 +3,9 @@ calibration run.
 
     python -m jp2040.docs [--calibration RUN_DIR/calibration.csv] [--out docs/model.md]
 
-Equations come from the docstrings of the functions that compute them, parameters and markets
-from the configs with their provenance, the calibration tables from ``calibration.csv``. The
+Equations and couplings come from the docstrings of the functions that compute them,
+parameters and markets from the configs with their provenance, the calibration tables from
+``calibration.csv``; only headings and the captions of the tables are written here. The
 README's table sits between two marker comments and is rewritten in place. Tests regenerate both
 and compare, so neither can drift from the code.
 """
@@ -65,6 +66,13 @@ def _md_table(df: pd.DataFrame) -> str:
 
 def _doc(obj) -> str:
     return inspect.cleandoc(obj.__doc__ or "")
+
+
+def _doc_section(obj, title: str) -> str:
+    """The paragraph after the line ``title:`` of ``obj``'s docstring, unwrapped."""
+    text = _doc(obj)
+    start = text.index(f"{title}:\n") + len(title) + 2
+    return " ".join(text[start:].split("\n\n")[0].split())
 
 
 def driver_table(cfg) -> pd.DataFrame:
@@ -183,29 +191,7 @@ def render(calibration_csv: Path | None) -> str:
     out += [
         "## Couplings and scenarios",
         "",
-        "A domain's market in year t is `market_2040 x market_factor x (1 + market_growth)^(t - "
-        "2040)`, or for a market tied to a computed parent `min(parent_fraction x market_factor, "
-        "1) x parent(t)` (DC facility CAPEX, the four powers' defense spending). A domain's "
-        "investment programme is `capital_intensity x market_2040 x japan_share` at the drivers' "
-        "medians plus its `rd_programme`, times the cost overrun, spread over the years by the "
-        "schedule above. An impact of kind `potential` is `potential x impact_factor x "
-        "adoption(t)` of its domain (the report's run-rate reached as the domain matures); one of "
-        "kind `domain_revenue` is its domain's revenue. "
-        "Earliness of AGI / FTQC: `e = clip((reference_year - year) / scale, -1, 1)`; a domain's "
-        "launch moves by `-launch_pull_years * (w_agi e_agi + w_ftqc e_ftqc)` and its Bass q is "
-        "multiplied by `exp(diffusion_boost * (w_agi e_agi + w_ftqc e_ftqc))`. Dual-use demand "
-        "is multiplied by `1 + elasticity * w_defense * (mean defense ratio / report path - 1)`. "
-        "Strategies depend on each other: when `strategy_dependence.precondition` (strategy 3) "
-        "fails, each other strategy also fails with probability `strength` "
-        "(`strategy_success` below). A failed strategy spends its schedule until its market fails "
-        "to appear at the onset, then `spend_after_onset` of it. The digital deficit, the yen, "
-        "public finances and incomes follow the not-so-bright transmission below. "
-        "Where a strategy's policy fails, Japan keeps "
-        "`failure_share_factor` of its share and each impact keeps its `failure_factor`; "
-        "existing industries' value added grows at real GDP growth minus "
-        "`existing_shrink_per_year` times the failed fraction of strategies. Scenarios set the "
-        "policy success probabilities only; every path sees the same random numbers in every "
-        "scenario.",
+        _doc_section(model.path_outcomes, "Couplings"),
         "",
         "## Markets (2040, before adoption and Japan's share)",
         "",
