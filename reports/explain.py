@@ -38,6 +38,7 @@ log = logging.getLogger("jp2040.reports")
 MIN_PATHS = 20_000  # below this the indices are mostly noise: the section says so instead
 MAX_ROWS = 40_000  # indices and PRIM on at most this many kept paths (a prefix of every chain)
 TAIL = 0.05
+INDEX_COLUMNS = ("first_order", "spearman", "pawn", "tail_ks", "true_tail_ks")  # in the figure
 TOP_DRIVERS = 20  # drivers kept per outcome after screening (first-order index and tail KS)
 
 
@@ -213,8 +214,9 @@ def write_explanation(
     for i, out in enumerate(HEADLINE_OUTCOMES):
         tab = sens[sens["outcome"] == out.label].set_index("driver")
         top = tab.reindex(tab["first_order"].abs().sort_values(ascending=False).index[:12])
+        shown = [c for c in INDEX_COLUMNS if c in top.columns and top[c].notna().any()]
         written += save_figure(
-            plot_indices(top.drop(columns="outcome")), figdir / f"sensitivity_{i}", formats
+            plot_indices(top, indices=shown), figdir / f"sensitivity_{i}", formats
         )
         written += save_figure(
             plot_tornado(tornados[out.label], out.label, out.units),
