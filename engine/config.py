@@ -118,7 +118,7 @@ class ReverseConfig:
     """``mode=reverse``: the outcome ``group/variable[/entity]`` (e.g. macro/digital_deficit_2040),
     its threshold (the outcome's units), the bad side (auto: the variable's ``bad_side``) and how
     many drivers the terminal table shows. Outcome names are checked against the model's outputs
-    in ``engine.reverse_job`` (before any compile)."""
+    in ``jp2040.reverse_job`` (before any compile)."""
 
     outcome: Any = None
     threshold: Any = None
@@ -266,8 +266,6 @@ def validate(raw: Mapping[str, Any]) -> Config:
         raise ConfigError(f"mode: unknown mode {mode!r} (valid: {', '.join(MODES)})")
     reverse = _build(ReverseConfig, raw.get("reverse", {}), "reverse")
     _check_reverse(reverse, mode)
-    from engine.regression import check_settings
-
     check = check_settings(_build(CheckConfig, raw.get("check") or {}, "check"), mode)
     sweep = _build(SweepConfig, raw.get("sweep") or {}, "sweep")
     if sweep.mode not in ("grid", "paired"):
@@ -425,6 +423,32 @@ def _check_engine(e: EngineConfig) -> None:
 
 
 OUTCOME_GROUPS = ("domain", "strategy", "area", "macro")
+
+
+CHECK_MODES = ("auto", "exact", "statistical")
+
+
+def check_settings(check, mode: str):
+    """Validate the ``check`` section (engine.config.CheckConfig) for ``mode``; returns it."""
+    if check.mode not in CHECK_MODES:
+        raise ConfigError(
+            f"check.mode: unknown mode {check.mode!r} (valid: {', '.join(CHECK_MODES)})"
+        )
+    k = check.k
+    if k != "auto" and (
+        isinstance(k, bool) or not isinstance(k, (int, float)) or not math.isfinite(k) or k <= 0
+    ):
+        raise ConfigError(f"check.k: expected auto or a positive number, got {k!r}")
+    if not 0.0 < check.alpha < 1.0:
+        raise ConfigError(f"check.alpha: must be in (0, 1), got {check.alpha}")
+    if check.baseline is not None and not isinstance(check.baseline, str):
+        raise ConfigError(f"check.baseline: expected a path, got {check.baseline!r}")
+    if mode == "check" and not check.baseline:
+        raise ConfigError(
+            "check.baseline: required with mode=check (a run directory, baseline.csv or "
+            "baseline.json written by mode=baseline)"
+        )
+    return check
 
 
 def _check_reverse(r: ReverseConfig, mode: str) -> None:

@@ -1,5 +1,5 @@
 """Monte Carlo standard errors of the statistics in ``summary.csv``, and the ranks of given values
-in a run's distributions (for the quantile comparisons of ``engine.regression``).
+in a run's distributions (for the quantile comparisons of ``jp2040.regression``).
 
 Paths are independent draws, so each error is the usual large-sample one for ``n`` iid draws:
 
