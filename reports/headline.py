@@ -94,8 +94,8 @@ def _level(alpha: float) -> str:
     return f"{100 * (1 - alpha):g}"
 
 
-def _num(v: float) -> str:
-    return "beyond" if math.isnan(v) else f"{v:.2f}"
+def _num(v: float, missing: str = "beyond") -> str:
+    return missing if math.isnan(v) else f"{v:.2f}"
 
 
 def headline_text(
@@ -117,7 +117,9 @@ def headline_text(
         head += f" {'VaR' + level:>8s} {'ES' + level:>8s}"
     lines = [head]
     for label, r in zip(labels, table.to_dict("records")):
-        line = f"{label:{width}s} {r['units']:{uwidth}s} {r['side']:4s} {_num(r['median']):>8s}"
+        line = (
+            f"{label:{width}s} {r['units']:{uwidth}s} {r['side']:4s} {_num(r['median'], 'n/a'):>8s}"
+        )
         for alpha in alphas:
             level = _level(alpha)
             line += f" {_num(r[f'var{level}']):>8s} {_num(r[f'es{level}']):>8s}"
@@ -125,11 +127,16 @@ def headline_text(
     paths = f"{n_all:,} paths" if n_all else "the run's paths"
     lines.append(
         f"All from {paths}: VaR{_level(alphas[0])} is the level {alphas[0]:.0%} of paths are "
-        "worse than (on the bad side), ES the mean beyond it; medians from summary.csv"
+        "worse than (on the bad side), ES the mean beyond it; "
         + (
-            " (histogram of all paths, within one bin)"
-            if "histogram" in set(table["median_from"])
-            else ""
+            "medians n/a (no summary.csv)"
+            if table["median"].isna().all()
+            else "medians from summary.csv"
+            + (
+                " (histogram of all paths, within one bin)"
+                if "histogram" in set(table["median_from"])
+                else ""
+            )
         )
         + "."
     )
@@ -151,7 +158,7 @@ def headline_text(
                 for r in missing.itertuples()
             )
             lines.append(
-                f"beyond at {_level(alpha)}: {names}: the paths that share the VaR's value (a point "
-                "mass) reach past the tail buffer, so its ES is not known from all paths."
+                f"beyond at {_level(alpha)}: {names}: the paths sharing the VaR's value (a point "
+                "mass) run past the tail buffer's end, so VaR/ES of all paths are not known."
             )
     return "\n".join(lines)
