@@ -16,8 +16,8 @@ import pandas as pd
 import xarray as xr
 from matplotlib.figure import Figure
 
-from reports.downside import bad_side, downside, select_cells
-from reports.figures_headline import DOWNSIDE, DOWNSIDE_ALPHA, REPORT_MARKER
+from reports.downside import bad_side, downside, run_paths, select_cells
+from reports.figures_headline import DOWNSIDE, DOWNSIDE_ALPHA, REPORT_MARKER, kept_note
 from reports.io import write_bytes_atomic
 from reports.summaries import SAMPLE_DIMS, YEAR_DIM, ReportOptionError, entity_dim
 
@@ -80,7 +80,7 @@ def forest_plot(
             ax.axvspan(q05.min(), 0, color=DOWNSIDE, alpha=DOWNSIDE_ALPHA, linewidth=0)
     ax.set_yticks(ypos, names)
     ax.set_xlabel(f"{variable} [{_units(da)}]")
-    ax.set_title(f"{variable} by {level}")
+    ax.set_title(f"{variable} by {level}" + kept_note(flat.shape[1], run_paths(dt)))
     ax.legend(loc="best", fontsize="small")
     return fig
 

@@ -21,6 +21,7 @@ __all__ = [
     "MODEL",
     "REPORT_MARKER",
     "deficit_distribution",
+    "kept_note",
     "scenario_comparison",
     "strategy_forest",
 ]
@@ -38,6 +39,11 @@ REPORT_MARKER = {
     "zorder": 5,
 }
 SCENARIO_COLOURS = {"mixed": "#ff7f0e", "not_so_bright": "#7b3294", "capture": MODEL}
+
+
+def kept_note(n_kept: int, n_paths: int | None) -> str:
+    """`` (N kept of M paths)`` when a figure's quantiles are of fewer paths than the run's."""
+    return f" ({n_kept:,} kept of {n_paths:,} paths)" if n_paths and n_kept < n_paths else ""
 
 
 def _flat(da: xr.DataArray) -> np.ndarray:
@@ -105,12 +111,15 @@ def _intervals(da: xr.DataArray, dim: str) -> tuple[list[str], np.ndarray]:
 
 
 def strategy_forest(
-    panels: list[tuple[str, xr.DataArray, dict[str, float]]], dim: str = "strategy"
+    panels: list[tuple[str, xr.DataArray, dict[str, float]]],
+    dim: str = "strategy",
+    n_paths: int | None = None,
 ) -> Figure:
     """Side-by-side forest plots, one panel per (title, per-entity scalar, report figures).
 
     Each row: 90% interval (thin line), 50% interval (thick), median (white dot), the report's
     figure (red diamond). Values below zero are shaded for variables whose low side is bad.
+    ``n_paths``: the run's paths; when more than were kept, the titles say so.
     """
     fig = Figure(figsize=(3.6 * len(panels) + 1.6, 0.45 * 4 + 1.3), layout="constrained")
     axes = fig.subplots(1, len(panels), sharey=True, squeeze=False)[0]
@@ -127,7 +136,8 @@ def strategy_forest(
         if da.attrs.get("bad_side", "low") == "low" and q05.min() < 0:
             ax.axvspan(min(q05.min(), 0) * 1.1 - 0.1, 0, color=DOWNSIDE, alpha=DOWNSIDE_ALPHA)
         ax.axvline(0, color="grey", linewidth=0.6, linestyle=":")
-        ax.set_title(title, fontsize=10)
+        kept = kept_note(da.sizes["chain"] * da.sizes["draw"], n_paths)
+        ax.set_title(title + kept.replace(" (", "\n(", 1), fontsize=10)
         ax.set_xlabel(f"[{da.attrs.get('units', 'tn JPY')}]")
         ax.spines[["top", "right"]].set_visible(False)
         ax.set_yticks(y, names)
@@ -260,7 +270,8 @@ def make_headline_figures(
             basis = ", report basis" if str(da.name).endswith("_report_basis") else ""
             panels.append((title + basis, da, report.for_variable(str(da.name))))
     if panels:
-        paths += save_figure(strategy_forest(panels), out_dir / "headline_strategies", formats)
+        fig = strategy_forest(panels, n_paths=run_paths(dt))
+        paths += save_figure(fig, out_dir / "headline_strategies", formats)
     if scenarios is not None and len(scenarios):
         fig, _ = scenario_comparison(scenarios, sides=_sides(dt, scenarios))
         paths += save_figure(fig, out_dir / "scenarios", formats)
