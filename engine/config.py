@@ -24,19 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from engine import config_rules as rules
-from engine.config_rules import (  # noqa: F401  (re-exported: the names other modules import)
-    CHECK_MODES,
-    MODES,
-    TAIL_GROUPS,
-    ConfigError,
-)
-from engine.model_names import (  # noqa: F401  (re-exported; defined by the model's vocabulary)
-    COMPUTED_PARENTS,
-    COUPLINGS,
-    DOMAIN_DRIVERS,
-    GLOBAL_DRIVERS,
-    IMPACTS,
-)
+from engine.config_rules import MODES, ConfigError  # noqa: F401  (public here)
+from engine.model_names import DOMAIN_DRIVERS, GLOBAL_DRIVERS, IMPACTS  # noqa: F401  (older imports)
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 TOP_LEVEL = ("engine", "scenario", "drivers", "domains", "strategies", "macro", "report", "mode")
@@ -296,7 +285,7 @@ def validate(raw: Mapping[str, Any]) -> Config:
     report = typed(ReportConfig, raw["report"], "report")
     mode = raw["mode"]
     rules.check_mode(mode)
-    reverse = typed(ReverseConfig, raw.get("reverse") or {}, "reverse")
+    reverse = typed(ReverseConfig, raw.get("reverse", {}), "reverse")
     rules.check_reverse(reverse, mode)
     check = typed(CheckConfig, raw.get("check") or {}, "check")
     rules.check_check(check, mode)
@@ -393,14 +382,13 @@ def _integral(value, hint):
     anything else unchanged (OmegaConf refuses 1.5 or ``"lots"`` for an integer)."""
     if not (hint is int or (_origin(hint) is typing.Union and int in typing.get_args(hint))):
         return value
+    number = value
     if isinstance(value, str) and hint is int:
         try:
-            value = float(value)
+            number = float(value)
         except ValueError:
             return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
+    return int(number) if isinstance(number, float) and number.is_integer() else value
 
 
 def _check_leaves(value, hint, path: str) -> None:
