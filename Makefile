@@ -69,7 +69,7 @@ docs: $(VENV)/.installed
 	  hydra.run.dir=outputs/docs-calibration || status=$$?; \
 	test -f outputs/docs-calibration/calibration.csv || exit 1; \
 	cp outputs/docs-calibration/calibration.csv docs/calibration.csv && \
-	$(VPY) -m engine.docs && exit $$status
+	$(VPY) -m jp2040.docs && exit $$status
 
 golden: $(VENV)/.installed-dev
 	$(VPY) -m tests.golden --write

@@ -15,11 +15,11 @@ What is timed, per path count N (each in a fresh subprocess, so peak RSS is per 
   One host device by default (XLA:CPU already spreads each fused loop over both cores);
   ``--other-devices 2`` sizes run again with ``XLA_FLAGS=--xla_force_host_platform_device_count=2``
   (paths sharded over 2 host devices, one per core), at the sizes in ``--other-sizes``.
-  Both workers call ``engine.malloc.keep_freed_memory`` first, as the command line does.
+  Both workers call ``jp2040.malloc.keep_freed_memory`` first, as the command line does.
 * numpy: ``bench.numpy_reference.time_numpy`` at the same N: NumPy uniforms, copula, quantile
   functions, path model, streaming statistics (mean / M2 / min / max / 512-bin histogram of
   every element of every output) and a summary from them. Single-threaded NumPy.
-* cli: the command line end to end (``python -m engine engine.n_paths=N``, its defaults: the
+* cli: the command line end to end (``python -m jp2040 engine.n_paths=N``, its defaults: the
   default host-device layout, every report), in a fresh process with the environment's
   compile cache (a user's second run): process wall, and from the run's ``manifest.json`` the
   simulate time (program load + pilot chunk included) and the time of every stage (simulate,
@@ -60,7 +60,7 @@ ROOT = os.path.dirname(_HERE)
 sys.path[:] = [ROOT] + [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
 CHUNK = 16384
 
-from engine.malloc import keep_freed_memory  # noqa: E402
+from jp2040.malloc import keep_freed_memory  # noqa: E402
 
 keep_freed_memory()  # as the command line does, before JAX starts its CPU client
 

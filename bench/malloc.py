@@ -1,4 +1,4 @@
-"""What engine.malloc buys and costs: page faults and time per chunk, and the cold compile, with
+"""What jp2040.malloc buys and costs: page faults and time per chunk, and the cold compile, with
 the engine's glibc settings (``JP2040_MALLOC=engine``) and with glibc's defaults (``default``).
 
 Each measurement runs in a fresh subprocess (the settings must be made before JAX starts its CPU
@@ -44,10 +44,10 @@ def worker(n_chunks: int) -> dict:
     from distributions.keys import root_key
     from engine import compose, simulate
     from engine.drivers import build_driver_table
-    from engine.malloc import keep_freed_memory
     from engine.params import build_params
     from engine.run import chunk_program
     from engine.stats import pilot_edges
+    from jp2040.malloc import keep_freed_memory
 
     with tempfile.TemporaryDirectory(prefix="jp2040-bench-xla-") as cache:
         jax.config.update("jax_compilation_cache_dir", cache)

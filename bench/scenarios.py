@@ -15,7 +15,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from engine.malloc import keep_freed_memory  # noqa: E402
+from jp2040.malloc import keep_freed_memory  # noqa: E402
 
 keep_freed_memory()
 

@@ -38,7 +38,7 @@ def timed(args: list[str], cache: str) -> float:
     env = {**os.environ, "JP2040_CACHE": cache, "JAX_PLATFORMS": "cpu"}
     t0 = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, "-m", "engine", *args], cwd=ROOT, env=env, capture_output=True, text=True
+        [sys.executable, "-m", "jp2040", *args], cwd=ROOT, env=env, capture_output=True, text=True
     )
     wall = time.perf_counter() - t0
     if proc.returncode != 0:

@@ -6,8 +6,7 @@
   ``fold_in(fold_in(root, c), d)`` (``chain_draw_uniforms``), so chains never share keys. Because
   the key depends only on the root and the path's global position, results for a path never
   depend on batch size, on how paths are split across batches/devices/processes, or on how many
-  paths are generated in total. ``path_keys`` is the single-stream form ``fold_in(root, i)``
-  (one chain), kept for the key-invariance tests and for users who want one stream.
+  paths are generated in total.
 * Driver ``name`` on a path gets ``fold_in(path_key, stable_id(name))`` where ``stable_id`` is the
   CRC32 of the UTF-8 name (31 bits). Adding, removing or reordering drivers never changes another
   driver's numbers.
@@ -28,23 +27,9 @@ def root_key(seed: int):
     return jax.random.key(int(seed))
 
 
-def path_keys(root, start: int, count: int):
-    """Keys of global paths ``start .. start + count - 1``: shape ``(count,)``.
-
-    ``path_keys(root, s, n)[j]`` is ``fold_in(root, s + j)``, identical whatever ``s``/``n``.
-    """
-    idx = jnp.asarray(start, dtype=jnp.uint32) + jnp.arange(count, dtype=jnp.uint32)
-    return jax.vmap(lambda i: jax.random.fold_in(root, i))(idx)
-
-
 def stable_id(name: str) -> int:
     """Stable 31-bit integer id of a driver name: ``zlib.crc32(name.encode()) & 0x7FFFFFFF``."""
     return zlib.crc32(name.encode("utf-8")) & 0x7FFFFFFF
-
-
-def driver_key(path_key, name: str):
-    """Key for driver ``name`` on one path: ``fold_in(path_key, stable_id(name))``."""
-    return jax.random.fold_in(path_key, stable_id(name))
 
 
 def bits_to_open_uniform(bits):
@@ -93,11 +78,11 @@ def fold_in_words(k1, k2, data):
 def driver_uniforms(path_key, names: Sequence[str]):
     """Independent uniforms in the open interval (0, 1), one per driver name.
 
-    ``path_key``: a key of shape ``batch`` (``()`` for one path, ``(n,)`` from :func:`path_keys`).
-    Returns float array of shape ``batch + (len(names),)``; column ``j`` depends only on the path
-    key and ``names[j]``. The uniform is read straight from the bits of the driver's key
-    (``driver_key(path_key, name)``, itself a threefry hash): one hash per driver rather than
-    two, which halves the cost of random numbers on CPU.
+    ``path_key``: a typed key of shape ``batch`` (``()`` for one path). Returns float array of
+    shape ``batch + (len(names),)``; column ``j`` depends only on the path key and ``names[j]``.
+    The uniform is read straight from the bits of the driver's key ``fold_in(path_key,
+    stable_id(name))`` (itself a threefry hash): one hash per driver rather than two, which
+    halves the cost of random numbers on CPU.
     """
     words = jax.random.key_data(path_key)
     return uniforms_from_words(words[..., 0], words[..., 1], names)

@@ -7,7 +7,7 @@
 
 Heavy modules (JAX) are imported on first use, so config validation errors come fast. Importing
 the package changes nothing process-wide. The command line asks glibc to keep freed memory for
-reuse (``engine.malloc.keep_freed_memory``, about a fifth faster per chunk on CPU,
+reuse (``jp2040.malloc.keep_freed_memory``, about a fifth faster per chunk on CPU,
 ``bench/malloc.py``); a library user opts in by calling it before JAX starts its CPU client.
 """
 

@@ -2,7 +2,7 @@
 ``.npz`` file.
 
 Used for resumable long runs (``engine.checkpoint_every``) and for the parts of a multi-process
-run (``engine.distributed``). Files are written to a temporary name and renamed.
+run (``jp2040.distributed``). Files are written to a temporary name and renamed.
 """
 
 from __future__ import annotations

@@ -127,7 +127,7 @@ class ReverseConfig:
     """``mode=reverse``: the outcome ``group/variable[/entity]`` (e.g. macro/digital_deficit_2040),
     its threshold (the outcome's units), the bad side (auto: the variable's ``bad_side``) and how
     many drivers the terminal table shows (configs/reverse/default.yaml). Outcome names are checked
-    against the model's outputs in ``engine.reverse_job`` (before any compile)."""
+    against the model's outputs in ``jp2040.reverse_job`` (before any compile)."""
 
     outcome: Any
     threshold: Any
@@ -137,7 +137,7 @@ class ReverseConfig:
 
 @dataclass(frozen=True)
 class CheckConfig:
-    """``mode=check`` settings (engine/regression.py): baseline path, exact|statistical|auto, k
+    """``mode=check`` settings (jp2040/regression.py): baseline path, exact|statistical|auto, k
     (auto or a positive number), alpha (configs/check/default.yaml)."""
 
     baseline: str | None
@@ -148,7 +148,7 @@ class CheckConfig:
 
 @dataclass(frozen=True)
 class SweepConfig:
-    """``mode=sweep`` (engine/sweep_job.py): ``grid`` maps config keys to lists of values; ``mode``
+    """``mode=sweep`` (jp2040/sweep_job.py): ``grid`` maps config keys to lists of values; ``mode``
     grid (every combination) or paired (the lists zipped) (configs/sweep/default.yaml)."""
 
     grid: Any

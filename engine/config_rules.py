@@ -175,7 +175,7 @@ def check_check(check, mode: str) -> None:
 
 def check_sweep(sweep, mode: str) -> None:
     """``sweep.mode`` is grid or paired; mode=sweep needs a grid (its points are checked by
-    ``engine.sweep_job``)."""
+    ``jp2040.sweep_job``)."""
     if sweep.mode not in SWEEP_MODES:
         raise ConfigError(f"sweep.mode: unknown mode {sweep.mode!r} (valid: grid, paired)")
     if mode == "sweep" and not sweep.grid:

@@ -1,5 +1,5 @@
 """Monte Carlo standard errors of the statistics in ``summary.csv``, and the ranks of given values
-in a run's distributions (for the quantile comparisons of ``engine.regression``).
+in a run's distributions (for the quantile comparisons of ``jp2040.regression``).
 
 Paths are independent draws, so each error is the usual large-sample one for ``n`` iid draws:
 
@@ -10,7 +10,7 @@ Paths are independent draws, so each error is the usual large-sample one for ``n
   ``((max - mean)**4 + (min - mean)**4) / (n var**2)`` (a rare spike that no kept trajectory saw);
 - quantile p (p05, p50, p95): half the width of the order-statistic interval around the
   quantile's rank, ``(Q(p + w d) - Q(p - w d)) / (2 w)`` with ``d = sqrt(p (1 - p) / n_q)``
-  (``engine.calibration.median_mcse`` and ArviZ's ``mcse_quantile`` use ``w = 1``; ``w = 2``
+  (``jp2040.calibration.median_mcse`` and ArviZ's ``mcse_quantile`` use ``w = 1``; ``w = 2``
   averages the density over more order statistics, which matters for the 256 kept trajectories
   behind per-domain yearly quantiles). ``Q`` and ``n_q`` follow the summary's source of the
   quantile: the kept draws (all paths, or the kept trajectories for the per-domain yearly cells,

@@ -152,6 +152,30 @@ def path_outcomes(values, p: ModelParams, cols: DriverColumns, dtype, success_pr
     traced (a jit argument); its structure (ids, indices, years) is static.
     ``success_prob`` (S,) is the scenario's policy-success probability (default
     ``p.success_prob``).
+
+    Couplings:
+    A domain's market in year t is `market_2040 x market_factor x (1 + market_growth)^(t -
+    2040)`, or for a market tied to a computed parent `min(parent_fraction x market_factor,
+    1) x parent(t)` (DC facility CAPEX, the four powers' defense spending). A domain's
+    investment programme is `capital_intensity x market_2040 x japan_share` at the drivers'
+    medians plus its `rd_programme`, times the cost overrun, spread over the years by the
+    investment schedule (`params.investment_weights`). An impact of kind `potential` is `potential x impact_factor x
+    adoption(t)` of its domain (the report's run-rate reached as the domain matures); one of
+    kind `domain_revenue` is its domain's revenue. Earliness of AGI / FTQC: `e =
+    clip((reference_year - year) / scale, -1, 1)`; a domain's launch moves by
+    `-launch_pull_years * (w_agi e_agi + w_ftqc e_ftqc)` and its Bass q is multiplied by
+    `exp(diffusion_boost * (w_agi e_agi + w_ftqc e_ftqc))`. Dual-use demand is multiplied by
+    `1 + elasticity * w_defense * (mean defense ratio / report path - 1)`. Strategies depend
+    on each other: when `strategy_dependence.precondition` (strategy 3) fails, each other
+    strategy also fails with probability `strength` (`params.strategy_success`). A failed
+    strategy spends its schedule until its market fails to appear at the onset, then
+    `spend_after_onset` of it. The digital deficit, the yen, public finances and incomes
+    follow the not-so-bright transmission (`engine.macro`). Where a strategy's policy fails, Japan
+    keeps `failure_share_factor` of its share and each impact keeps its `failure_factor`;
+    existing industries' value added grows at real GDP growth minus
+    `existing_shrink_per_year` times the failed fraction of strategies. Scenarios set the
+    policy success probabilities only; every path sees the same random numbers in every
+    scenario.
     """
     m = p.macro
     c = m["couplings"]

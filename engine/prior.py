@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from distributions.keys import driver_uniforms, root_key
+from distributions.keys import chain_draw_uniforms, root_key
 from engine.config import Config
 from engine.drivers import DriverTable, build_driver_table, prior_table
 
@@ -17,13 +17,12 @@ def sample_drivers(cfg: Config, n: int, table: DriverTable | None = None) -> np.
     Returns shape (n, n_drivers).
     """
     table = table or build_driver_table(cfg)
-    root = jax.random.fold_in(root_key(cfg.engine.seed), 0)
+    root = root_key(cfg.engine.seed)
     names = table.uniform_names
 
     @jax.jit
     def draw(idx):
-        u = jax.vmap(lambda i: driver_uniforms(jax.random.fold_in(root, i), names))(idx)
-        return table.values(u)
+        return table.values(chain_draw_uniforms(root, jnp.zeros_like(idx), idx, names))
 
     return np.asarray(draw(jnp.arange(n, dtype=jnp.uint32)))
 

@@ -173,7 +173,7 @@ def simulate_raw(
             config, same process split) the run resumes from it.
         process_index, process_count: this process takes chunks ``process_index``,
             ``process_index + process_count``, ... (disjoint global path ranges); merge the parts
-            with ``engine.distributed.merge_parts``.
+            with ``jp2040.distributed.merge_parts``.
     """
     start = time.perf_counter()
     e = cfg.engine

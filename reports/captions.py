@@ -74,7 +74,9 @@ PATTERNS = (
         "Sensitivity indices: {outcome}",
         "For the drivers with the largest indices: first-order index (share of the outcome's "
         "variance explained by the driver alone), Spearman rank correlation and PAWN distance, "
-        "each with its bootstrap interval. Longer bars matter more.",
+        "each with its bootstrap interval; the tail KS distance (how differently the driver is "
+        "distributed in the outcome's worst 5% of kept paths) and, where the run replayed it, "
+        "the same on the true tail (the worst paths of all paths). Longer bars matter more.",
     ),
     (
         r"tornado_(\d+)",

@@ -9,8 +9,8 @@ Every driver is screened (first-order index and tail KS distance, no bootstrap);
 ``TOP_DRIVERS`` strongest per outcome get bootstrap intervals, a tornado and enter PRIM (the 12
 with the largest tail KS). ``policy_success.*`` drivers are 0/1 indicators (1: policy arrived).
 
-Given the run's result (with exact tail buffers), the worst paths of *all* n paths are replayed
-(reports.tail_replay): ``discovery.csv`` gains a PRIM box on that true tail (``sample`` column;
+Given the true tails (the worst paths of *all* n paths, replayed from the engine's exact tail
+buffers: ``jp2040.tails``; ``reports.tail_replay``): ``discovery.csv`` gains a PRIM box on that true tail (``sample`` column;
 coverage exact, density and mass reweighted to all paths), ``sensitivity.csv`` gains
 ``true_tail_ks`` (each driver's KS distance
 between that true tail and the kept sample, tail probability ``true_tail_alpha``) and each
@@ -38,6 +38,7 @@ log = logging.getLogger("jp2040.reports")
 MIN_PATHS = 20_000  # below this the indices are mostly noise: the section says so instead
 MAX_ROWS = 40_000  # indices and PRIM on at most this many kept paths (a prefix of every chain)
 TAIL = 0.05
+INDEX_COLUMNS = ("first_order", "spearman", "pawn", "tail_ks", "true_tail_ks")  # in the figure
 TOP_DRIVERS = 20  # drivers kept per outcome after screening (first-order index and tail KS)
 
 
@@ -176,29 +177,33 @@ def explain(
     )
 
 
+def explanation_enabled(n_paths: int, setting="auto") -> bool:
+    """Whether ``report.sensitivity`` (True, False or ``"auto"``: from MIN_PATHS paths) asks for
+    the indices and PRIM boxes of a run of ``n_paths``."""
+    return not (setting is False or (setting == "auto" and n_paths < MIN_PATHS))
+
+
 def write_explanation(
-    run_dir: Path, dt: xr.DataTree, n_paths: int, setting="auto", formats=("png",), result=None
+    run_dir: Path,
+    dt: xr.DataTree,
+    n_paths: int,
+    setting="auto",
+    formats=("png",),
+    true_tails: dict | None = None,
 ) -> list[Path]:
     """Write sensitivity.csv, discovery.csv, discovery_text.txt and figures into ``run_dir``.
 
-    ``result``: the run's SimulationResult (also rebuilt by ``jp2040-report``); with its tail
-    buffers the true tails are replayed (module docstring)."""
+    ``true_tails``: ``{outcome label: reports.tail_replay.TrueTail}`` (``jp2040.tails``), the
+    true tails' PRIM boxes, KS distances and fan charts (module docstring)."""
     run_dir = Path(run_dir)
-    if setting is False or (setting == "auto" and n_paths < MIN_PATHS):
+    if not explanation_enabled(n_paths, setting):
         why = (
             "off (report.sensitivity=false)"
             if setting is False
             else f"skipped: {n_paths} paths is below {MIN_PATHS}, where the indices would be noise"
         )
         return [write_text_atomic(f"Sensitivity analysis {why}.\n", run_dir / "discovery_text.txt")]
-    true_tails = {}
-    if result is not None:
-        from reports.tail_replay import true_tail
-
-        for out in HEADLINE_OUTCOMES:
-            tt = true_tail(result, out, TAIL)
-            if tt is not None:
-                true_tails[out.label] = tt
+    true_tails = true_tails or {}
     sens, boxes, prims, tornados, sentences = explain(dt, true_tails=true_tails)
     written = [
         write_csv_atomic(sens, run_dir / "sensitivity.csv"),
@@ -209,8 +214,9 @@ def write_explanation(
     for i, out in enumerate(HEADLINE_OUTCOMES):
         tab = sens[sens["outcome"] == out.label].set_index("driver")
         top = tab.reindex(tab["first_order"].abs().sort_values(ascending=False).index[:12])
+        shown = [c for c in INDEX_COLUMNS if c in top.columns and top[c].notna().any()]
         written += save_figure(
-            plot_indices(top.drop(columns="outcome")), figdir / f"sensitivity_{i}", formats
+            plot_indices(top, indices=shown), figdir / f"sensitivity_{i}", formats
         )
         written += save_figure(
             plot_tornado(tornados[out.label], out.label, out.units),
@@ -221,7 +227,7 @@ def write_explanation(
         if out.label in true_tails:
             from reports.tail_replay import tail_fan_chart
 
-            fig = tail_fan_chart(result, out, true_tails[out.label])
+            fig = tail_fan_chart(dt, out, true_tails[out.label])
             if fig is not None:
                 written += save_figure(fig, figdir / f"tail_fan_{i}", formats)
     return written

@@ -57,7 +57,7 @@ ul.answer{margin:.3em 0 .5em;padding-left:1.2em}ul.answer li{margin:.15em 0}
 figure{margin:.6em 0}img{max-width:100%;height:auto}
 figcaption{font-size:.8em;color:#444;max-width:60em}
 table{border-collapse:collapse;margin:.4em 0 1em;font-size:.8em}
-th,td{border:1px solid #ccc;padding:2px 6px;text-align:right}td.t{text-align:left}
+th,td{border:1px solid #ccc;padding:2px 6px;text-align:right}
 th{background:#f0f0f0;position:sticky;top:0}table.sortable th{cursor:pointer}
 th[aria-sort=ascending]::after{content:" \\25B2"}th[aria-sort=descending]::after{content:" \\25BC"}
 input.filter{font-size:.85em;margin:.3em .5em .3em 0;width:18em}.count{font-size:.8em;color:#666}
@@ -189,27 +189,24 @@ def format_number(value, sig: int = SIG_DIGITS) -> str:
     return f"{number:.{sig}g}"
 
 
-def _cell(value) -> tuple[str, bool]:
-    if isinstance(value, str):
-        return html.escape(value), True
-    return html.escape(format_number(value)), False
-
-
 def html_table(
     df: pd.DataFrame, table_id: str, max_rows: int | None = None, interactive: bool = True
 ) -> str:
-    """An escaped HTML table of a DataFrame (numbers via :func:`format_number`); interactive
-    tables are sortable by header click and get a filter box."""
+    """An escaped HTML table of a DataFrame (pandas ``to_html``; numbers via
+    :func:`format_number`, text columns left-aligned); interactive tables are sortable by
+    header click and get a filter box."""
     shown = df if max_rows is None else df.head(max_rows)
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in shown.columns)
-    rows = []
-    for record in shown.itertuples(index=False, name=None):
-        cells = []
-        for value in record:
-            text, is_text = _cell(value)
-            cells.append(f'<td class="t">{text}</td>' if is_text else f"<td>{text}</td>")
-        rows.append("<tr>" + "".join(cells) + "</tr>")
+    cells = shown.map(lambda v: v if isinstance(v, str) else format_number(v))
     tid = html.escape(table_id)
+    table = cells.to_html(
+        index=False, table_id=tid, classes="sortable" if interactive else None, border=0
+    )
+    text_cols = [
+        i + 1
+        for i, col in enumerate(shown.columns)
+        if shown[col].map(lambda v: isinstance(v, str)).any()
+    ]
+    style = "".join(f"#{tid} td:nth-child({i}){{text-align:left}}" for i in text_cols)
     note = ""
     if max_rows is not None and len(df) > max_rows:
         note = f"<p>First {max_rows} of {len(df)} rows (all rows in the CSV).</p>"
@@ -221,11 +218,7 @@ def html_table(
             f'<span class="count" id="{tid}-count">{len(shown)} rows; click a header to sort'
             "</span>"
         )
-    cls = ' class="sortable"' if interactive else ""
-    return (
-        f'{tools}<table id="{tid}"{cls}><thead><tr>{head}</tr></thead>'
-        f"<tbody>{''.join(rows)}</tbody></table>{note}"
-    )
+    return f"{tools}<style>{style}</style>{table}{note}" if style else f"{tools}{table}{note}"
 
 
 def _collapsed(summary: str, body: str, open_: bool = False) -> str:

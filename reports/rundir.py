@@ -1,6 +1,6 @@
 """Load a run directory: ``results.nc``, ``manifest.json`` and the CSV tables that exist.
 
-Layout (written by the engine's CLI and :func:`reports.cli.write_reports`)::
+Layout (written by the engine's CLI and :func:`jp2040.report.write_reports`)::
 
     RUN_DIR/results.nc        required: the results DataTree (docs/outputs.md): kept draws,
                               /stats (streaming statistics of all paths), /tails (exact tails)

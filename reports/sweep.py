@@ -2,7 +2,7 @@
 
 Each run directory under the sweep directory has ``manifest.json`` (with ``overrides``, the
 Hydra ``key=value`` strings; ``.hydra/overrides.yaml`` is the fallback) and the tables written
-by :func:`reports.cli.write_reports`. Headline columns:
+by :func:`jp2040.report.write_reports`. Headline columns:
 
 - ``P(<variable>[<entity>] > <t>)`` (or ``<``): every row of ``exceedance.csv``;
 - ``ES<alpha>(<variable>[<entity>])``: ``downside.csv`` rows of the ``strategy`` and ``macro``

@@ -10,9 +10,9 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", CACHE)
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "1")
 os.environ.setdefault("JP2040_CACHE", CACHE)
-# glibc's default malloc for the suite: engine.malloc's single arena slows XLA's multi-threaded
+# glibc's default malloc for the suite: jp2040.malloc's single arena slows XLA's multi-threaded
 # compile by up to ~3 s a program (bench/malloc.py), a fresh clone compiles every program cold,
-# and the numbers do not depend on it. tests/engine/test_malloc.py runs the engine's settings.
+# and the numbers do not depend on it. tests/jp2040/test_malloc.py runs the engine's settings.
 os.environ.setdefault("JP2040_MALLOC", "default")
 
 import jax  # noqa: E402

@@ -23,11 +23,11 @@ import pytest
 from bench.numpy_reference import DriverSampler, make_model, point_lognormal_icdf, run_numpy
 from distributions.keys import driver_uniforms, root_key
 from engine import compose
-from engine.calibration import median_mcse
 from engine.config import validate
 from engine.drivers import build_driver_table
 from engine.model import DriverColumns, make_path_fn
 from engine.params import build_params
+from jp2040.calibration import median_mcse
 from tests.point_mass import set_point_mass_drivers
 
 N = 20_000

@@ -6,7 +6,22 @@ import numpy as np
 import pytest
 
 import distributions as D
-from distributions.keys import driver_key, driver_uniforms, path_keys, root_key, stable_id
+from distributions.keys import chain_draw_uniforms, driver_uniforms, root_key, stable_id
+
+
+def draws(root, start: int, count: int, names):
+    """Uniforms of paths ``start .. start + count - 1`` of chain 0 (the engine's keys)."""
+    draw = jnp.arange(start, start + count, dtype=jnp.uint32)
+    return np.asarray(chain_draw_uniforms(root, jnp.zeros_like(draw), draw, names))
+
+
+def driver_key(path_key, name):
+    """The documented key of a driver on a path (distributions/keys.py)."""
+    return jax.random.fold_in(path_key, stable_id(name))
+
+
+def path_key(root, chain, draw):
+    return jax.random.fold_in(jax.random.fold_in(root, chain), draw)
 
 
 def test_stable_id_is_crc32():
@@ -19,28 +34,27 @@ def test_stable_id_is_crc32():
 def test_driver_uniforms_independent_of_batch_size():
     root = root_key(42)
     names = ["agi_year", "gdp_growth", "fx"]
-    big = np.asarray(driver_uniforms(path_keys(root, 0, 4096), names))
-    sub = np.asarray(driver_uniforms(path_keys(root, 1000, 1000), names))
+    big = draws(root, 0, 4096, names)
+    sub = draws(root, 1000, 1000, names)
     assert big.shape == (4096, 3)
     np.testing.assert_array_equal(big[1000:2000], sub)
     assert (big > 0).all() and (big < 1).all()
-    one = np.asarray(driver_uniforms(path_keys(root, 1234, 1)[0], names))
+    one = np.asarray(driver_uniforms(path_key(root, 0, 1234), names))
     np.testing.assert_array_equal(one, big[1234])
 
 
 def test_adding_a_driver_does_not_change_others():
-    keys = path_keys(root_key(1), 0, 64)
-    a = np.asarray(driver_uniforms(keys, ["x", "y"]))
-    b = np.asarray(driver_uniforms(keys, ["new", "y", "x"]))
+    a = draws(root_key(1), 0, 64, ["x", "y"])
+    b = draws(root_key(1), 0, 64, ["new", "y", "x"])
     np.testing.assert_array_equal(a[:, 0], b[:, 2])
     np.testing.assert_array_equal(a[:, 1], b[:, 1])
-    k = path_keys(root_key(1), 5, 1)[0]
+    k = path_key(root_key(1), 0, 5)
     bits = np.asarray(jax.random.key_data(driver_key(k, "y")))
     assert float((int(bits[0]) >> 9) + 0.5) * 2.0**-23 == a[5, 1]
 
 
 def test_driver_uniforms_are_uniform():
-    u = np.asarray(driver_uniforms(path_keys(root_key(0), 0, 20000), ["a", "b"]))
+    u = draws(root_key(0), 0, 20000, ["a", "b"])
     import scipy.stats as st
 
     assert st.kstest(u[:, 0], "uniform").pvalue > 1e-3
@@ -100,12 +114,9 @@ def test_validation_skipped_for_tracers_and_raises_for_concrete():
 
 
 def test_driver_uniforms_are_uniform_and_open():
-    import numpy as np
     from scipy import stats
 
-    from distributions.keys import driver_uniforms, path_keys, root_key
-
-    u = np.asarray(driver_uniforms(path_keys(root_key(3), 0, 50_000), ["a", "b", "c"]))
+    u = draws(root_key(3), 0, 50_000, ["a", "b", "c"])
     assert u.min() > 0.0 and u.max() < 1.0
     for j in range(3):
         assert stats.kstest(u[:, j], "uniform").pvalue > 1e-3
@@ -116,7 +127,7 @@ def test_driver_uniforms_are_uniform_and_open():
 def test_unrolled_threefry_is_bit_identical_to_jax_fold_in():
     """keys.threefry2x32 is JAX's hash written out (fusable on CPU): the same bits, so the
     documented convention fold_in(fold_in(root, chain), draw) -> fold_in(path, id) holds."""
-    from distributions.keys import chain_draw_uniforms, fold_in_words
+    from distributions.keys import fold_in_words
 
     root = root_key(11)
     data = jnp.asarray([0, 1, 7, 2**31 - 1, 2**32 - 1, 123456789], jnp.uint32)

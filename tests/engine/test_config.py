@@ -154,7 +154,7 @@ def test_bad_driver_spec_names_path():
 def test_cli_bad_input_exits_nonzero_and_writes_nothing(tmp_path):
     run_dir = tmp_path / "run"
     proc = subprocess.run(
-        [sys.executable, "-m", "engine", "engine.chunk_size=1000", f"hydra.run.dir={run_dir}"],
+        [sys.executable, "-m", "jp2040", "engine.chunk_size=1000", f"hydra.run.dir={run_dir}"],
         capture_output=True,
         text=True,
         timeout=120,

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from engine import compose
-from engine.distributed import merge_parts
 from engine.run import simulate_raw
+from jp2040.distributed import merge_parts
 
 OVERRIDES = [
     "engine.n_paths=65536",
@@ -122,7 +122,7 @@ def test_two_processes_merge_to_single_process_numbers(tmp_path):
             [
                 sys.executable,
                 "-m",
-                "engine.distributed",
+                "jp2040.distributed",
                 "run",
                 "--coordinator",
                 f"localhost:{port}",

@@ -167,9 +167,9 @@ def test_report_rebuilds_every_table_from_results_nc(kept_few, tmp_path):
 
     import pandas as pd
 
-    from engine.cli import write_run
     from engine.store import result_from_datatree
-    from reports.cli import main
+    from jp2040.cli import write_run
+    from jp2040.report import main
 
     old = os.umask(0o022)
     try:
@@ -207,11 +207,11 @@ def test_prim_on_the_true_tail(tmp_path):
     paths (so the density exceeds the tail's base rate when the box finds anything)."""
     import pandas as pd
 
-    from reports.explain import write_explanation
+    from jp2040.tails import write_explanation_of
 
     cfg = compose([*BASE, "engine.n_paths=20480", "engine.keep_paths=4096"])
     res = simulate(cfg)
-    write_explanation(tmp_path, res.to_datatree(), cfg.engine.n_paths, "auto", result=res)
+    write_explanation_of(res, tmp_path, res.to_datatree(), "auto")
     boxes = pd.read_csv(tmp_path / "discovery.csv")
     true = boxes[boxes["sample"].str.startswith("true tail")]
     assert "digital deficit 2040" in set(true["outcome"])

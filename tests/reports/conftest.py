@@ -189,7 +189,7 @@ def report_dir(tmp_path_factory, results):
     """
     import pandas as pd
 
-    from reports.cli import write_reports
+    from jp2040.report import write_reports
     from reports.explain import write_explanation
     from reports.scenarios import compare_scenarios
 

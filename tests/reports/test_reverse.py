@@ -184,7 +184,7 @@ def test_outcome_names_are_checked_against_the_model(base_cfg):
     import dataclasses
 
     from engine import ConfigError
-    from engine.reverse_job import resolve_outcome
+    from jp2040.reverse_job import resolve_outcome
 
     shapes = {"macro": {"digital_deficit_2040": (), "fiscal_effect_2040": ()}}
     shapes["strategy"] = {"operating_profit_2040": (4,)}
@@ -208,7 +208,7 @@ def test_outcome_names_are_checked_against_the_model(base_cfg):
 
 def test_mode_reverse_writes_reverse_csv(tmp_path, capsys):
     from engine import compose
-    from engine.cli import run_job
+    from jp2040.cli import run_job
 
     overrides = ["mode=reverse", "reverse.outcome=macro/digital_deficit_2040"]
     overrides += ["reverse.threshold=40", "reverse.top=5", *ENGINE]

@@ -3,7 +3,7 @@ import json
 import pandas as pd
 import pytest
 
-from reports.cli import main
+from jp2040.report import main
 from reports.io import write_csv_atomic, write_text_atomic
 from reports.rundir import RunDirError, load_run
 
@@ -99,7 +99,7 @@ def test_cli_rebuilds_without_figures(run_dir, capsys):
 def test_write_reports_accepts_engine_result_and_full_config(run_dir, results):
     from omegaconf import OmegaConf
 
-    from reports.cli import write_reports
+    from jp2040.report import write_reports
 
     class Result:  # the engine's result object: has to_datatree()
         def to_datatree(self):

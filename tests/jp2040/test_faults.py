@@ -19,9 +19,9 @@ import pytest
 
 from engine import compose, interrupt, simulate
 from engine.drivers import build_driver_table
-from engine.faults import estimate_output_bytes
 from engine.params import build_params
 from engine.run import chunk_program
+from jp2040.faults import estimate_output_bytes
 
 # 16 chunks of 2048 paths (the chunk program of tests/engine/test_scale.py); small outputs
 OVERRIDES = [
@@ -43,11 +43,11 @@ ROOT = Path(__file__).resolve().parents[2]
 # the script below sits in tmp_path: import this checkout's packages, not an installed copy
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
 
-# the CLI with engine.faults.free_bytes patched: FREE bytes, or plenty for the first FIRST calls
+# the CLI with jp2040.faults.free_bytes patched: FREE bytes, or plenty for the first FIRST calls
 CLI = textwrap.dedent(
     """
     import os, sys
-    import engine.faults as faults
+    import jp2040.faults as faults
     free, first, calls = int(os.environ["FREE"]), int(os.environ.get("FIRST", "0")), []
     real = faults.free_bytes
     def probe(path):
@@ -63,7 +63,7 @@ CLI = textwrap.dedent(
                 fh.write(bytes(4096))
             raise RuntimeError("NetCDF: HDF error")
         xr.DataTree.to_netcdf = to_netcdf
-    from engine.cli import main
+    from jp2040.cli import main
     sys.argv = ["jp2040", *sys.argv[1:]]
     main()
     """

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from engine import compose, simulate
-from engine.calibration import (
+from jp2040.calibration import (
     COLUMNS,
     calibration_table,
     failures,
@@ -57,7 +57,7 @@ def test_input_tolerance_is_widened_by_reported_mcse_only(table: pd.DataFrame):
 
 
 def test_percentile_is_the_share_of_paths_at_or_below():
-    from engine.calibration import _row
+    from jp2040.calibration import _row
 
     x = np.arange(1.0, 101.0)
     row = _row("t", "s", {"value": 25.0, "role": "independent"}, x)

@@ -56,7 +56,7 @@ def write_reports(
     the HTML embeds the PNGs, so ``png`` is always written when figures are on), ``html``
     (bool). ``summary.csv`` is written too when the run directory has none.
     With ``overwrite_tables=False`` existing downside/exceedance CSVs are kept. ``stages``:
-    an ``engine.stages.Stages`` timing ``summaries``, ``figures`` and ``html``.
+    an ``jp2040.stages.Stages`` timing ``summaries``, ``figures`` and ``html``.
     """
     if not isinstance(dt, xr.DataTree) and hasattr(dt, "to_datatree"):
         dt = dt.to_datatree()  # an engine result object
@@ -157,7 +157,7 @@ def rebuild_engine_tables(run, formats, recompute: bool = False) -> list[Path]:
     if dt is None or "stats" not in dt.children:
         return []
     from engine.store import result_from_datatree
-    from reports.explain import write_explanation
+    from jp2040.tails import write_explanation_of
 
     result = result_from_datatree(dt)
     written: list[Path] = []
@@ -165,9 +165,7 @@ def rebuild_engine_tables(run, formats, recompute: bool = False) -> list[Path]:
         written.append(write_csv_atomic(result.summary(), run.path / "summary.csv"))
     if recompute or not (run.path / "discovery_text.txt").exists():
         setting = result.cfg.report.sensitivity
-        written += write_explanation(
-            run.path, dt, result.cfg.engine.n_paths, setting, formats, result=result
-        )
+        written += write_explanation_of(result, run.path, dt, setting, formats)
     return written
 
 

@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 
 from engine import compose
-from engine.cli import run_job
 from engine.config import ConfigError
 from engine.drift import default_k, rank_z
-from engine.regression import _sha
+from jp2040.cli import run_job
+from jp2040.regression import _sha
 from tests.engine.test_engine import BASE as ENGINE_BASE
 
 # test_engine's canonical program (chunk 2048: compiled once per machine), no terminal table

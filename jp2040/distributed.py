@@ -7,31 +7,94 @@ same numbers as a single process: counts, histograms, min/max, tail buffers and 
 exactly, means and variances to float64 rounding (Chan's merge in another order).
 
     # on each host (process i of P; the coordinator is process 0's host:port)
-    python -m engine.distributed run --coordinator HOST:PORT --num-processes P --process-id i \\
+    python -m jp2040.distributed run --coordinator HOST:PORT --num-processes P --process-id i \\
         --out DIR engine.n_paths=1e9
     # anywhere, afterwards: results.nc, summary.csv, manifest.json and the report in DIR
-    python -m engine.distributed merge --out DIR engine.n_paths=1e9
+    python -m jp2040.distributed merge --out DIR engine.n_paths=1e9
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from engine.checkpoint import unflatten_into
-from engine.config import compose
+from engine.checkpoint import CheckpointError, run_fingerprint, unflatten_into
+from engine.config import ConfigError, compose
 from engine.run import RawResult, RunState
 from engine.stats import merge
 
 log = logging.getLogger("jp2040.distributed")
 
 
+class MergeError(ValueError):
+    """Part files that do not make one run: missing, duplicated, unreadable or of another
+    config, code revision or process count."""
+
+
 def part_path(out_dir: Path, index: int) -> Path:
     return Path(out_dir) / f"part-{index:04d}.npz"
+
+
+def part_label(cfg, process_index: int, process_count: int) -> str:
+    """What a part file records of its run: its place in the split and the fingerprint of
+    everything that decides the numbers (config and code revision, ``engine.checkpoint``)."""
+    return json.dumps(
+        {
+            "part": process_index,
+            "of": process_count,
+            "run": run_fingerprint(cfg, 0, 1, False),
+        }
+    )
+
+
+def read_label(path: Path) -> dict:
+    """The label :func:`part_label` wrote into a part file; MergeError when unreadable."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            label = json.loads(str(data["fingerprint"]))
+        return {k: label[k] for k in ("part", "of", "run")}
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise MergeError(f"{path}: not a part file of jp2040.distributed ({err})") from err
+
+
+def check_parts(paths: list[Path], cfg=None) -> list[Path]:
+    """The part files in process order, after checking they make one whole run: every part
+    ``0..P-1`` present once, all of one process count ``P`` and one run fingerprint, and that
+    of ``cfg`` when given. Raises MergeError saying what is wrong before anything is merged."""
+    if not paths:
+        raise MergeError("no part-*.npz files to merge")
+    labels = {Path(p): read_label(Path(p)) for p in paths}
+    counts = sorted({lab["of"] for lab in labels.values()})
+    if len(counts) > 1:
+        raise MergeError(f"parts of different process counts {counts}: {sorted(map(str, labels))}")
+    runs = {lab["run"] for lab in labels.values()}
+    if len(runs) > 1:
+        raise MergeError(
+            "parts of different runs (config or code revision differ): "
+            + ", ".join(f"{p.name}: {lab['run'][:12]}" for p, lab in sorted(labels.items()))
+        )
+    if cfg is not None and runs != {run_fingerprint(cfg, 0, 1, False)}:
+        raise MergeError(
+            "the parts were simulated with another config or code revision than the one given "
+            "to merge: pass the same overrides as to `run` (and the same code)"
+        )
+    by_index: dict[int, Path] = {}
+    for path, lab in labels.items():
+        if lab["part"] in by_index:
+            raise MergeError(f"part {lab['part']} twice: {by_index[lab['part']]} and {path}")
+        by_index[lab["part"]] = path
+    missing = [i for i in range(counts[0]) if i not in by_index]
+    if missing:
+        raise MergeError(
+            f"missing part(s) {missing} of {counts[0]} (have {sorted(by_index)}): "
+            "a merge without them would silently lose their paths"
+        )
+    return [by_index[i] for i in range(counts[0])]
 
 
 def run_part(cfg, out_dir: Path, process_index: int, process_count: int) -> Path:
@@ -60,20 +123,14 @@ def run_part(cfg, out_dir: Path, process_index: int, process_count: int) -> Path
         tail_layout=raw.tail_layout,
     )
     return save_checkpoint(
-        part_path(out_dir, process_index), f"part {process_index}/{process_count}", state
+        part_path(out_dir, process_index), part_label(cfg, process_index, process_count), state
     )
 
 
-def _load_part(path: Path, template: RunState) -> RunState:
-    with np.load(path, allow_pickle=False) as data:
-        return unflatten_into(data, template)
-
-
-def merge_parts(paths: list[Path]) -> RawResult:
-    """Combine part files (in process order) into one RawResult."""
-    paths = sorted(paths)
-    if not paths:
-        raise FileNotFoundError("no part-*.npz files to merge")
+def merge_parts(paths: list[Path], cfg=None) -> RawResult:
+    """Combine part files into one RawResult, after :func:`check_parts` (``cfg``: the run's
+    config, checked against the parts' fingerprint when given)."""
+    paths = check_parts(list(paths), cfg)
     with np.load(paths[0], allow_pickle=False) as data:
         keys = list(data.files)
     merged = None
@@ -135,7 +192,7 @@ def _template(keys, data) -> RunState:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m engine.distributed")
+    parser = argparse.ArgumentParser(prog="python -m jp2040.distributed")
     parser.add_argument("action", choices=["run", "merge"])
     parser.add_argument("--out", required=True, help="directory for part files and results")
     parser.add_argument("--coordinator", help="host:port of process 0 (run)")
@@ -144,6 +201,14 @@ def main(argv=None) -> int:
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, as for jp2040")
     args = parser.parse_intermixed_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    try:
+        return _main(args)
+    except (ConfigError, MergeError, CheckpointError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+def _main(args) -> int:
     cfg = compose(args.overrides)
     out = Path(args.out)
     if args.action == "run":
@@ -154,13 +219,17 @@ def main(argv=None) -> int:
         path = run_part(cfg, out, jax.process_index(), jax.process_count())
         print(path)
         return 0
-    from engine.cli import write_run
     from engine.drivers import build_driver_table
     from engine.manifest import build_manifest
     from engine.params import build_params
     from engine.results import SimulationResult
+    from jp2040.cli import write_run
 
-    raw = merge_parts(list(out.glob("part-*.npz")))
+    raw = merge_parts(sorted(out.glob("part-*.npz")), cfg)
+    if raw.n_paths != cfg.engine.n_paths:
+        raise MergeError(
+            f"the parts hold {raw.n_paths} paths, engine.n_paths is {cfg.engine.n_paths}"
+        )
     result = SimulationResult(
         cfg,
         build_driver_table(cfg),

@@ -2,7 +2,7 @@
 code, configs and docs/calibration.csv must give the same text (run `make docs` after changing the
 model or its configs)."""
 
-from engine.docs import (
+from jp2040.docs import (
     DEFAULT_CALIBRATION,
     DEFAULT_OUT,
     README,

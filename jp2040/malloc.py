@@ -10,7 +10,7 @@ machine (median chunk 0.36-0.41 s -> 0.28-0.34 s with these settings; ``bench/ma
 trim threshold: freed blocks stay in the heap and the next chunk reuses them. The process keeps
 up to 1 GiB of freed memory instead of returning it. Threads choose their arena at their first
 allocation, so this only helps when it runs before JAX starts its CPU client. It is process-wide,
-so nothing calls it on import: the command line (``engine.cli.main``) and the benchmarks call
+so nothing calls it on import: the command line (``jp2040.cli.main``) and the benchmarks call
 it first thing, and a notebook user may too. ``JP2040_MALLOC=default`` keeps glibc's defaults
 (``engine``, or unset, applies the settings; any other value is an error). Off glibc (macOS,
 musl) it does nothing.

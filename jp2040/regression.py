@@ -27,7 +27,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import platform
 from pathlib import Path
 
@@ -42,7 +41,6 @@ MCSE_COLUMNS += tuple(f"{q}_bin_{side}" for q in ("p05", "p50", "p95") for side 
 log = logging.getLogger("jp2040.regression")
 
 FORMAT, VERSION = "jp2040-baseline", 1
-CHECK_MODES = ("auto", "exact", "statistical")
 EXACT_ENGINE = ("seed", "n_paths", "chains", "dtype", "keep_paths", "keep_trajectories")
 EXACT_ENGINE += ("histogram_bins", "chunk_size")  # chunk_size: the histogram's pilot (drift.py)
 PASS, DRIFT, NOT_COMPARABLE = 0, 1, 2
@@ -52,29 +50,6 @@ QUIET = ("engine.progress", "engine.checkpoint_every", "engine.host_devices")  #
 
 class NotComparable(ConfigError):
     """The baseline cannot be compared with this run (the message says why); exit status 2."""
-
-
-def check_settings(check, mode: str):
-    """Validate the ``check`` section (engine.config.CheckConfig) for ``mode``; returns it."""
-    if check.mode not in CHECK_MODES:
-        raise ConfigError(
-            f"check.mode: unknown mode {check.mode!r} (valid: {', '.join(CHECK_MODES)})"
-        )
-    k = check.k
-    if k != "auto" and (
-        isinstance(k, bool) or not isinstance(k, (int, float)) or not math.isfinite(k) or k <= 0
-    ):
-        raise ConfigError(f"check.k: expected auto or a positive number, got {k!r}")
-    if not 0.0 < check.alpha < 1.0:
-        raise ConfigError(f"check.alpha: must be in (0, 1), got {check.alpha}")
-    if check.baseline is not None and not isinstance(check.baseline, str):
-        raise ConfigError(f"check.baseline: expected a path, got {check.baseline!r}")
-    if mode == "check" and not check.baseline:
-        raise ConfigError(
-            "check.baseline: required with mode=check (a run directory, baseline.csv or "
-            "baseline.json written by mode=baseline)"
-        )
-    return check
 
 
 # ----------------------------------------------------------------------------- metadata
@@ -170,8 +145,8 @@ def simulate_table(cfg, run_dir: Path, overrides):
     """Simulate ``cfg``; write results.nc, summary.csv, manifest.json; return (result, the
     summary with MCSE columns)."""
     from engine import simulate
-    from engine.cli import write_netcdf_atomic
     from engine.mcse import with_mcse
+    from jp2040.cli import write_netcdf_atomic
     from reports.io import write_csv_atomic, write_text_atomic
 
     result = simulate(cfg, overrides=overrides)
@@ -331,7 +306,7 @@ def choose_mode(requested: str, meta: dict, cfg) -> tuple[str, list[str]]:
 
 
 def run_regression(cfg, run_dir: Path, overrides=()) -> int:
-    """``mode=baseline`` or ``mode=check`` (called by engine.cli.run_job); the exit status."""
+    """``mode=baseline`` or ``mode=check`` (called by jp2040.cli.run_job); the exit status."""
     run_dir = Path(run_dir)
     try:
         if cfg.mode == "baseline":

@@ -3,7 +3,7 @@
 The Hydra function is a thin wrapper around :func:`run_job`, which tests call directly. Every
 file is written to a temporary name and renamed; a config error exits with status 2 before any
 compile and writes no result files. Before compute the run directory is checked for writability
-and space, and every failure is one line (``engine.faults``); Ctrl-C and SIGTERM stop at a chunk
+and space, and every failure is one line (``jp2040.faults``); Ctrl-C and SIGTERM stop at a chunk
 boundary with a checkpoint (``engine.interrupt``); stage times go to the log and manifest.json.
 """
 
@@ -18,8 +18,8 @@ from pathlib import Path
 from engine import interrupt
 from engine.atomic import atomic_path
 from engine.config import CONFIG_DIR, Config, ConfigError, from_dictconfig
-from engine.faults import check_run_dir, on_full_disk, precheck_argv, run_guarded
-from engine.stages import Stages
+from jp2040.faults import check_run_dir, on_full_disk, precheck_argv, run_guarded
+from jp2040.stages import Stages
 
 log = logging.getLogger("jp2040")
 
@@ -72,7 +72,7 @@ def write_netcdf_atomic(dt, path: Path) -> Path:
 
 def write_run(result, run_dir: Path, stages=None):
     """summary.csv, manifest.json and results.nc in ``run_dir`` (each atomically; the small
-    files first, so they are kept when the disk fills). ``stages``: an ``engine.stages.Stages``.
+    files first, so they are kept when the disk fills). ``stages``: an ``jp2040.stages.Stages``.
 
     Returns (paths written, the DataTree).
     """
@@ -180,25 +180,25 @@ def run_job(cfg: Config, run_dir: Path, overrides=()) -> int:
         print(prior_check(cfg).to_string(index=False, float_format=lambda v: f"{v:.4g}"))
         return 0
     if cfg.mode == "calibrate":
-        from engine.calibration import run_calibration
+        from jp2040.calibration import run_calibration
 
         return run_calibration(cfg, run_dir, overrides)
     if cfg.mode == "reverse":
-        from engine.reverse_job import run_reverse
+        from jp2040.reverse_job import run_reverse
 
         return run_reverse(cfg, run_dir, overrides)
     if cfg.mode in ("baseline", "check"):  # regression checks for CI: exit 0 / 1 / 2
-        from engine.regression import run_regression
+        from jp2040.regression import run_regression
 
         return run_regression(cfg, run_dir, overrides)
     if cfg.mode == "sweep":  # many parameter points, one compiled program, paired
-        from engine.sweep_job import run_sweep
+        from jp2040.sweep_job import run_sweep
 
         return run_sweep(cfg, run_dir, overrides)
 
     from engine import simulate
-    from reports.cli import write_reports
-    from reports.explain import write_explanation
+    from jp2040.report import write_reports
+    from jp2040.tails import write_explanation_of
 
     # saved every engine.checkpoint_every chunks and on Ctrl-C/SIGTERM (engine.interrupt)
     checkpoint = run_dir / "checkpoint.npz"
@@ -216,13 +216,8 @@ def run_job(cfg: Config, run_dir: Path, overrides=()) -> int:
             written.append(write_scenarios(cfg, dt, run_dir, overrides))
     stage("what drives the downside")
     with stages("sensitivity"):
-        written += write_explanation(
-            run_dir,
-            dt,
-            cfg.engine.n_paths,
-            cfg.report.sensitivity,
-            cfg.report.formats,
-            result=result,
+        written += write_explanation_of(
+            result, run_dir, dt, cfg.report.sensitivity, cfg.report.formats
         )
     stage("figures and report.html")
     written += write_reports(run_dir, dt, cfg, stages=stages)
@@ -278,7 +273,7 @@ def main() -> None:
     import hydra
     from omegaconf import DictConfig
 
-    from engine.malloc import keep_freed_memory
+    from jp2040.malloc import keep_freed_memory
 
     try:
         keep_freed_memory()  # before JAX starts its CPU client (process-wide: the CLI's choice)

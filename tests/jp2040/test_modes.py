@@ -32,7 +32,7 @@ def test_every_parameter_has_a_source():
 
 def test_provenance_switch_lists_parameters(tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "engine", "report.provenance=true", f"hydra.run.dir={tmp_path}"],
+        [sys.executable, "-m", "jp2040", "report.provenance=true", f"hydra.run.dir={tmp_path}"],
         capture_output=True,
         text=True,
         timeout=120,

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from engine import ConfigError, compose, simulate
-from engine.cli import run_job
-from engine.sweep_job import point_configs, sweep_points
+from jp2040.cli import run_job
+from jp2040.sweep_job import point_configs, sweep_points
 
 BASE = [
     "engine.n_paths=4096",
@@ -114,7 +114,7 @@ def test_sweep_through_the_command_line(tmp_path):
 
     grid = "sweep.grid={drivers.agi.median:[2033,2041]}"
     proc = subprocess.run(
-        [sys.executable, "-m", "engine", "mode=sweep", grid, *BASE, f"hydra.run.dir={tmp_path}"],
+        [sys.executable, "-m", "jp2040", "mode=sweep", grid, *BASE, f"hydra.run.dir={tmp_path}"],
         capture_output=True,
         text=True,
         timeout=600,

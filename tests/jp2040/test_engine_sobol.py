@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from engine import compose
-from reports.engine_sobol import engine_sobol
+from jp2040.engine_sobol import engine_sobol
 
 DRIVERS = ["agi", "digital_deficit_growth", "fx", "gdp_growth", "ftqc"]
 

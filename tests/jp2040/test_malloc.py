@@ -1,4 +1,4 @@
-"""engine.malloc: keep_freed_memory (called by the command line, not on import) keeps freed
+"""jp2040.malloc: keep_freed_memory (called by the command line, not on import) keeps freed
 memory, so XLA:CPU's big temporaries stop page faulting on every call (the reason it exists), and
 JP2040_MALLOC=default turns it off. Importing engine changes nothing process-wide."""
 
@@ -11,7 +11,7 @@ import pytest
 
 PROBE = r"""
 import json, resource
-import engine, engine.malloc as m
+import engine, jp2040.malloc as m
 m.keep_freed_memory()  # before JAX starts its CPU client, as the command line does
 import jax, jax.numpy as jnp
 
@@ -56,7 +56,7 @@ def test_import_keeps_freed_memory_and_the_switch_turns_it_off():
 
 def test_import_has_no_process_wide_side_effects():
     code = (
-        "import engine, engine.malloc as m, jax; "
+        "import engine, jp2040.malloc as m, jax; "
         "from engine import compose; compose([]); "
         "print(m._applied, jax.config.jax_enable_x64)"
     )
@@ -74,7 +74,7 @@ def test_import_has_no_process_wide_side_effects():
 def test_unknown_switch_value_is_an_error_naming_it(tmp_path):
     env = {**os.environ, "JP2040_MALLOC": "off", "JAX_PLATFORMS": "cpu"}
     out = subprocess.run(
-        [sys.executable, "-m", "engine", f"hydra.run.dir={tmp_path}"],
+        [sys.executable, "-m", "jp2040", f"hydra.run.dir={tmp_path}"],
         env=env,
         capture_output=True,
         text=True,

@@ -1,0 +1,3 @@
+from jp2040.cli import main
+
+main()
