@@ -344,6 +344,9 @@ def _typed(cls, node: Mapping, path: str):
     hints = _hints(cls)
     rules.check_keys(node, list(hints), path)
     given = {k: _integral(v, hints[k]) for k, v in node.items()}
+    for k, v in given.items():  # OmegaConf names the group, not the field, for these
+        if _origin(hints[k]) is dict:
+            rules.mapping(v, f"{path}.{k}")
     group = path if path in DEFAULTED_GROUPS else None
     try:
         merged = OmegaConf.merge(_schema(cls), _defaults(group) if group else {}, given)
@@ -429,5 +432,5 @@ def _words(hint) -> str:
         return "a list"
     if origin is dict:
         return "a mapping"
-    names = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+    names = {int: "an integer", float: "a finite number", str: "a string", bool: "true or false"}
     return names.get(hint, "null" if hint is type(None) else str(hint))

@@ -208,16 +208,21 @@ def _with(raw, dotted: str, value):
             r"engine.host_devices: expected an integer or a string, got 4.5",
         ),
         ("report.html", "maybe", r"report.html: expected true or false, got 'maybe'"),
-        ("report.alphas", ["x"], r"report.alphas\[0\]: expected a number, got 'x'"),
+        ("report.alphas", ["x"], r"report.alphas\[0\]: expected a finite number, got 'x'"),
         ("report.formats", "png", r"report.formats: expected a list, got 'png'"),
         (
             "scenario.policy_success_prob.ecosystem",
             "x",
-            r"scenario.policy_success_prob.ecosystem: expected a number, got 'x'",
+            r"scenario.policy_success_prob.ecosystem: expected a finite number, got 'x'",
         ),
-        ("domains.fusion.bass_p", True, r"domains.fusion.bass_p: expected a number, got True"),
+        (
+            "domains.fusion.bass_p",
+            True,
+            r"domains.fusion.bass_p: expected a finite number, got True",
+        ),
         ("domains.fusion.area", ..., r"domains.fusion.area: required key is missing"),
         ("strategies.ecosystem", [1], r"strategies.ecosystem: expected a mapping, got \[1\]"),
+        ("domains.fusion.drivers", [1], r"domains.fusion.drivers: expected a mapping, got \[1\]"),
     ],
 )
 def test_type_errors_name_the_path_and_the_value(base_raw, key, value, message):
