@@ -154,12 +154,15 @@ def quantile_cuts(x: np.ndarray, k: int, xs: np.ndarray | None = None) -> np.nda
 
 
 def digitize(x: np.ndarray, cuts: np.ndarray) -> np.ndarray:
-    """Bin index ``#{c in cuts : c <= x}`` for each value, as int16; shape (n,).
+    """Bin index ``#{c in cuts : c <= x}`` for each value; shape (n,).
 
-    For a handful of cuts a chunked compare-and-add is about twice as fast as a binary search.
+    int16 (small for the bootstrap's gathers), int32 from 32,767 cuts on (an exact PAWN grid of
+    a large sample). For a handful of cuts a chunked compare-and-add is about twice as fast as a
+    binary search.
     """
     if len(cuts) > 64:
-        return np.searchsorted(cuts, x, side="right").astype(np.int16)
+        dtype = np.int16 if len(cuts) <= np.iinfo(np.int16).max else np.int32
+        return np.searchsorted(cuts, x, side="right").astype(dtype)
     out = np.empty(len(x), dtype=np.int16)
     step = 1 << 16
     for a in range(0, len(x), step):

@@ -85,6 +85,11 @@ def _s1_from_sums(cnt: np.ndarray, s1: np.ndarray, s2: np.ndarray) -> np.ndarray
 def _ks_from_hist(hist: np.ndarray, summary: str) -> np.ndarray:
     """PAWN statistic from a (slice x y-cell) histogram.
 
+    Kept instead of ``scipy.stats.ks_2samp`` per slice: on an exact grid (``y_cells >= n``) the
+    two agree to 1e-16 (tested), but the histogram took 0.05 s CPU against ks_2samp's 1.06 s
+    for 20 drivers x 40,000 paths x 10 slices, a cost every bootstrap replicate repeats. At the
+    default 1000 cells it differs from the exact KS by up to 5e-4.
+
     Parameters
     ----------
     hist : ndarray, shape (..., K, G)
