@@ -277,7 +277,7 @@ def run_cli(n: int, timeout: float = 3600) -> dict | None:
         cmd = [
             sys.executable,
             "-m",
-            "engine",
+            "jp2040",
             f"engine.n_paths={n}",
             "engine.progress=false",
             "report.headline=false",

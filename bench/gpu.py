@@ -1,12 +1,13 @@
 """GPU throughput of the jp2040 path model: paths/s at 1e6, 1e7 and 1e8 paths, one script.
 
-Self-contained for a CUDA machine with JAX (0.11.2 or later), NumPy and PyYAML: it does not use
-Hydra, OmegaConf, ArviZ, pandas or SciPy. The config is read from ``configs/*/default.yaml`` (and
-``configs/scenario/<name>.yaml``) with PyYAML and checked by ``engine.config.validate``; the
-model is the engine's own: ``engine.drivers`` (driver table, quantile functions, copula),
-``engine.model.make_path_fn``, ``engine.stats.chunk_stats`` and the key convention of
-``engine.run`` (path g of chain c: ``fold_in(fold_in(root, c), g)``, one threefry hash per
-driver uniform). Those modules import only JAX and NumPy.
+Self-contained for a CUDA machine with JAX (0.11.2 or later), NumPy, PyYAML and OmegaConf (which
+``engine.config.validate`` types the config with): it does not use Hydra, ArviZ, pandas or SciPy.
+The config is read from ``configs/*/default.yaml`` (and ``configs/scenario/<name>.yaml``) with
+PyYAML and checked by ``engine.config.validate``; the model is the engine's own:
+``engine.drivers`` (driver table, quantile functions, copula), ``engine.model.make_path_fn``,
+``engine.stats.chunk_stats`` and the key convention of ``engine.run`` (path g of chain c:
+``fold_in(fold_in(root, c), g)``, one threefry hash per driver uniform). Those modules import
+only JAX and NumPy.
 
 One jitted call handles a block of ``--block`` paths (2^22 on GPU): a ``lax.fori_loop`` over
 sub-batches of ``--sub`` paths (2^18 on GPU, bounding memory: ~2.7k output elements per path),

@@ -37,10 +37,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.special import expit, ndtr, ndtri
 
-from engine.config import (
-    DOMAIN_DRIVERS,  # noqa: E402
-    Config,
-)
+from engine.config import Config
+from engine.model_names import DOMAIN_DRIVERS
 from engine.params import (
     ModelParams,
     bass_cdf,

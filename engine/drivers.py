@@ -18,7 +18,8 @@ import numpy as np
 
 from distributions.copula import GaussianCopula, StudentTCopula
 from distributions.spec import from_spec
-from engine.config import DOMAIN_DRIVERS, GLOBAL_DRIVERS, IMPACTS, Config, ConfigError
+from engine.config import Config, ConfigError
+from engine.model_names import DOMAIN_DRIVERS, GLOBAL_DRIVERS, IMPACTS
 
 METADATA_KEYS = ("source", "ref", "why")
 ARRIVAL_DRIVERS = ("agi", "ftqc", "photonics")

@@ -41,9 +41,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from engine.config import DOMAIN_DRIVERS
 from engine.drivers import DriverTable
 from engine.macro import debt_step, digital_deficit, fx_path, gni_per_capita, primary_balance
+from engine.model_names import DOMAIN_DRIVERS
 from engine.params import (
     ModelParams,
     bass_cdf,

@@ -14,12 +14,13 @@ from dataclasses import dataclass
 import jax
 import numpy as np
 
-from engine.config import IMPACTS, Config
+from engine.config import Config
+from engine.model_names import COMPUTED_PARENTS, IMPACTS
 
 COUNTRIES_RATIO = ("united_states", "nato", "japan")
 COUNTRIES_SPEND = ("united_states", "nato", "japan", "china")
 REGIONS = ("global", "japan")
-MARKET_TIES = ("", "dc_facility_capex", "defense_spend")  # index 0: a market of its own
+MARKET_TIES = ("", *COMPUTED_PARENTS)  # index 0: a market of its own
 INVESTMENT_GRID_YEARS = 80  # years after the start over which an investment schedule is normalised
 
 

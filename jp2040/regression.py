@@ -32,11 +32,8 @@ from pathlib import Path
 
 from engine.config import ConfigError
 from engine.drift import KEY, STATISTICS, compare, verdict
-
-# engine.mcse.COLUMNS + BIN_COLUMNS (engine.mcse imports JAX; this module is imported by the
-# config's validation)
-MCSE_COLUMNS = ("mcse_sd", "mcse_p05", "mcse_p50", "mcse_p95", "quantile_n")
-MCSE_COLUMNS += tuple(f"{q}_bin_{side}" for q in ("p05", "p50", "p95") for side in ("lo", "hi"))
+from engine.mcse import BIN_COLUMNS
+from engine.mcse import COLUMNS as MCSE_COLUMNS
 
 log = logging.getLogger("jp2040.regression")
 
@@ -230,7 +227,13 @@ def load_baseline(path) -> tuple:
         table = pd.read_csv(io.BytesIO(data))
     except (ValueError, UnicodeDecodeError) as err:  # pandas' parser errors are ValueErrors
         raise NotComparable(f"{where}: {csv_path} is not a CSV table ({err})") from None
-    cols = set(KEY) | set(STATISTICS) | {f"mcse_{s}" for s in STATISTICS} | set(MCSE_COLUMNS)
+    cols = (
+        set(KEY)
+        | set(STATISTICS)
+        | {f"mcse_{s}" for s in STATISTICS}
+        | set(MCSE_COLUMNS)
+        | set(BIN_COLUMNS)
+    )
     missing = sorted(cols - set(table.columns))
     if missing:
         raise NotComparable(f"{where}: {csv_path} lacks the columns {', '.join(missing)}")

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import xarray as xr
 
+from engine.config import group_defaults
 from reports.downside import DEFAULT_THRESHOLDS, downside, exceedance
 from reports.figures import FORMATS, make_figures
 from reports.figures_headline import make_headline_figures
@@ -31,13 +32,11 @@ from reports.targets import report_figures
 __all__ = ["DEFAULT_REPORT", "main", "write_reports"]
 
 DEFAULT_REPORT = {
-    "alphas": [0.05, 0.01],
-    "thresholds": None,
-    "figures": True,
-    "formats": ["png"],
-    "html": True,
+    k: v
+    for k, v in group_defaults("report").items()
+    if k in ("alphas", "thresholds", "figures", "formats", "html")
 }
-"""Defaults for ``cfg_report`` (the ``report`` config group)."""
+"""Defaults for ``cfg_report``: those of the ``report`` config group (configs/report/default.yaml)."""
 
 
 def write_reports(

@@ -163,3 +163,103 @@ def test_cli_bad_input_exits_nonzero_and_writes_nothing(tmp_path):
     assert "engine.chunk_size: must be a power of two, got 1000" in proc.stderr + proc.stdout
     for name in ("results.nc", "summary.csv", "manifest.json", "report.html"):
         assert not (run_dir / name).exists()
+
+
+@pytest.fixture(scope="module")
+def base_raw():
+    return compose([]).raw
+
+
+def _with(raw, dotted: str, value):
+    """A deep copy of ``raw`` with ``dotted`` (e.g. ``engine.n_paths``) set to ``value``, or
+    removed when ``value`` is ``...``."""
+    import copy
+
+    raw = copy.deepcopy(raw)
+    *parents, last = dotted.split(".")
+    node = raw
+    for key in parents:
+        node = node[key]
+    if value is ...:
+        del node[last]
+    else:
+        node[last] = value
+    return raw
+
+
+@pytest.mark.parametrize(
+    "key,value,message",
+    [
+        ("engine.n_paths", "abc", r"engine.n_paths: expected an integer, got 'abc'"),
+        ("engine.n_paths", True, r"engine.n_paths: expected an integer, got True"),
+        (
+            "engine.tail_alpha",
+            float("nan"),
+            r"engine.tail_alpha: expected a finite number, got nan",
+        ),
+        (
+            "engine.tail_outputs",
+            [["x"]],
+            r"engine.tail_outputs\[0\]: expected a string, got \['x'\]",
+        ),
+        (
+            "engine.host_devices",
+            4.5,
+            r"engine.host_devices: expected an integer or a string, got 4.5",
+        ),
+        ("report.html", "maybe", r"report.html: expected true or false, got 'maybe'"),
+        ("report.alphas", ["x"], r"report.alphas\[0\]: expected a finite number, got 'x'"),
+        ("report.formats", "png", r"report.formats: expected a list, got 'png'"),
+        (
+            "scenario.policy_success_prob.ecosystem",
+            "x",
+            r"scenario.policy_success_prob.ecosystem: expected a finite number, got 'x'",
+        ),
+        (
+            "domains.fusion.bass_p",
+            True,
+            r"domains.fusion.bass_p: expected a finite number, got True",
+        ),
+        ("domains.fusion.area", ..., r"domains.fusion.area: required key is missing"),
+        ("strategies.ecosystem", [1], r"strategies.ecosystem: expected a mapping, got \[1\]"),
+        ("domains.fusion.drivers", [1], r"domains.fusion.drivers: expected a mapping, got \[1\]"),
+    ],
+)
+def test_type_errors_name_the_path_and_the_value(base_raw, key, value, message):
+    """OmegaConf types each group against its schema; its errors become ConfigError."""
+    from engine.config import validate
+
+    with pytest.raises(ConfigError, match=message):
+        validate(_with(base_raw, key, value))
+
+
+def test_defaults_are_the_yaml_files(base_raw):
+    """A group's defaults are defined once, in configs/<group>/default.yaml: the schema has none,
+    and a plain mapping's missing keys are filled from the file."""
+    import dataclasses
+
+    import yaml
+
+    from engine.config import CONFIG_DIR, DEFAULTED_GROUPS, group_defaults, validate
+
+    cfg = validate(_with(base_raw, "report", {"html": False, "alphas": [0.1]}))
+    text = yaml.safe_load((CONFIG_DIR / "report" / "default.yaml").read_text())
+    assert group_defaults("report") == text
+    assert (cfg.report.html, cfg.report.alphas, cfg.report.formats) == (False, (0.1,), ("png",))
+    for group in DEFAULTED_GROUPS:
+        schema = type(getattr(cfg, group))
+        for f in dataclasses.fields(schema):
+            assert f.default is dataclasses.MISSING, f"{group}.{f.name} has a default in code"
+    engine = validate(_with(base_raw, "engine", {"n_paths": 4.0e3})).engine
+    assert (engine.n_paths, engine.seed, engine.chains) == (4000, 0, 4)
+
+
+def test_validated_configs_share_no_mutable_state(base_raw):
+    """validate memoises its typed groups; each Config still gets its own copies."""
+    from engine.config import validate
+
+    first, second = validate(base_raw), validate(base_raw)
+    first.domains["fusion"].drivers["market_factor"]["p05"] = -1.0
+    first.scenario.policy_success_prob["ecosystem"] = 0.0
+    assert second.domains["fusion"].drivers["market_factor"]["p05"] == 0.25
+    assert validate(base_raw).scenario.policy_success_prob["ecosystem"] > 0.0

@@ -19,7 +19,7 @@ def test_joblib_sweep_writes_paired_sweep_csv(tmp_path):
     cmd = [
         sys.executable,
         "-m",
-        "engine",
+        "jp2040",
         "-m",
         "hydra/launcher=local_parallel",
         "engine.n_paths=4096",

@@ -158,7 +158,7 @@ def test_cli_exit_code_and_no_traceback(tmp_path):
         [
             sys.executable,
             "-m",
-            "engine",
+            "jp2040",
             "mode=check",
             f"check.baseline={tmp_path / 'nothing'}",
             f"hydra.run.dir={tmp_path / 'run'}",

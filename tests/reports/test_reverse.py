@@ -184,14 +184,14 @@ def test_outcome_names_are_checked_against_the_model(base_cfg):
     import dataclasses
 
     from engine import ConfigError
-    from engine.config import ReverseConfig
     from jp2040.reverse_job import resolve_outcome
 
     shapes = {"macro": {"digital_deficit_2040": (), "fiscal_effect_2040": ()}}
     shapes["strategy"] = {"operating_profit_2040": (4,)}
 
     def resolve(outcome):
-        cfg = dataclasses.replace(base_cfg, reverse=ReverseConfig(outcome=outcome, threshold=1))
+        reverse = dataclasses.replace(base_cfg.reverse, outcome=outcome, threshold=1)
+        cfg = dataclasses.replace(base_cfg, reverse=reverse)
         return resolve_outcome(cfg, shapes)
 
     assert resolve("macro/digital_deficit_2040") == ("macro", "digital_deficit_2040", None)

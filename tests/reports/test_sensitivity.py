@@ -58,22 +58,38 @@ def test_sobol_invariant_to_added_constant():
     assert ((shifted["S1_hi"] - shifted["S1_lo"]) < 0.05).all()
 
 
-def test_sobol_indices_match_scipy():
-    """Same point estimates as scipy.stats.sobol_indices on the same outputs (its dict input).
+def saltelli_jansen(yA, yB, yAB):
+    """Textbook S1 (Saltelli et al. 2010) and ST (Jansen 1999) on outputs centred on their pooled
+    mean; yA, yB (n,), yAB (d, n) -> (d,), (d,)."""
+    f0 = np.concatenate([yA, yB]).mean()
+    a, b, ab = yA - f0, yB - f0, yAB - f0
+    v = np.concatenate([a, b]).var()
+    return (b * (ab - a)).mean(1) / v, 0.5 * ((a - ab) ** 2).mean(1) / v
 
-    We keep our estimator for its vectorised bootstrap (about 30x faster than scipy's BCa
-    ``bootstrap()`` at n = 2**12, d = 3) and the recentred interval shared with the given-data
-    indices.
-    """
-    from scipy.stats import sobol_indices
 
-    n, d = 2**12, 3
+@pytest.mark.parametrize("d", [1, 3])
+def test_sobol_indices_match_textbook_estimators(d):
+    """scipy.stats.sobol_indices, as wired in (its (s, d) result squeezed; d = 1 needs a second
+    set of outputs), gives the textbook estimators on Ishigami outputs offset by 1e4."""
+    n = 2**12
     A, B, AB = sa.saltelli_design(n, d, seed=3)
-    yA, yB, yAB = sa.unstack_outputs(ishigami_u(sa.stack_design(A, B, AB)) + 1e4, n, d)
-    ours = sa.sobol_indices(yA, yB, yAB, n_boot=0)
-    ref = sobol_indices(func={"f_A": yA[None], "f_B": yB[None], "f_AB": yAB[:, None, :]}, n=n)
-    np.testing.assert_allclose(ours["S1"], ref.first_order.ravel(), rtol=0, atol=1e-12)
-    np.testing.assert_allclose(ours["ST"], ref.total_order.ravel(), rtol=0, atol=1e-12)
+    u = np.pad(sa.stack_design(A, B, AB), ((0, 0), (0, 3 - d)), constant_values=0.3)
+    yA, yB, yAB = sa.unstack_outputs(ishigami_u(u) + 1e4, n, d)
+    ours = sa.sobol_indices(yA, yB, yAB, n_boot=20)
+    s1, st = saltelli_jansen(yA, yB, yAB)
+    np.testing.assert_allclose(ours["S1"], s1, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(ours["ST"], st, rtol=0, atol=1e-12)
+    for k in ("S1", "ST"):
+        assert (ours[f"{k}_lo"] <= ours[k]).all() and (ours[k] <= ours[f"{k}_hi"]).all()
+        assert (ours[f"{k}_lo"] < ours[f"{k}_hi"]).all()
+
+
+def test_sobol_indices_constant_outputs_and_bad_n():
+    """Constant outputs give NaN (0/0; scipy alone would say 0); n must be a power of two."""
+    res = sa.sobol_indices(np.ones(8), np.ones(8), np.ones((2, 8)), n_boot=5)
+    assert res.isna().all().all()
+    with pytest.raises(ValueError, match="power-of-two number n >= 2 of outputs; got n=6"):
+        sa.sobol_indices(np.arange(6.0), np.arange(6.0), np.ones((2, 6)))
 
 
 def test_saltelli_design_structure():
@@ -189,6 +205,24 @@ def test_m_out_of_n_bootstrap_is_rescaled(linear):
     assert ((ratio > 0.6) & (ratio < 1.6)).all()
 
 
+def test_pawn_exact_grid_equals_ks_2samp():
+    """On an exact outcome grid (y_cells >= n, here > 32,767 cells) the histogram PAWN is the
+    median over slices of scipy's two-sample KS between the slice and the whole sample."""
+    from reports.driver_sample import equal_count_bins
+
+    rng = np.random.default_rng(8)
+    n = 40_000
+    X = pd.DataFrame({"a": rng.standard_normal(n), "b": rng.integers(0, 4, n)})
+    y = X["a"].to_numpy() + 0.3 * X["b"].to_numpy() + rng.standard_normal(n)
+    got = sa.pawn(X, y, y_cells=n)
+    for col in X.columns:
+        bins, k = equal_count_bins(X[col].to_numpy(dtype=float), 10)
+        ref = np.median(
+            [ks_2samp(y[bins == j], y).statistic for j in range(k) if (bins == j).any()]
+        )
+        assert got[col] == pytest.approx(ref, abs=1e-12)
+
+
 # ------------------------------------------------------------------------------ tail views
 
 
@@ -228,6 +262,24 @@ def test_tornado(tail_case):
     assert res.loc["x1", "median_high"] == pytest.approx(norm.ppf(0.9), abs=0.1)
     assert (res["es_low"] <= res["median_low"]).all()
     assert "median" in res.attrs and "es" in res.attrs
+
+
+def test_tornado_es_is_downsides(tail_case):
+    """Window and baseline ES are reports.downside.expected_shortfall of those outcomes."""
+    from reports.downside import expected_shortfall
+
+    X, y = tail_case
+    res = sa.tornado(X, y, side="high", es_alpha=0.1)
+    x = X["x1"].to_numpy()
+    a, b = np.quantile(x, [0.85, 0.95])
+    window = y[(x >= a) & (x <= b)]
+    assert res.loc["x1", "es_high"] == expected_shortfall(window, 0.1, "high").value
+    assert res.attrs["es"] == expected_shortfall(y, 0.1, "high").value
+    # ties at the VaR all count (the mean of the worst ceil(alpha n) values would say 0.5)
+    ties = np.r_[0.0, 1.0, 1.0, 1.0, np.arange(4.0, 100.0)]
+    assert sa.tornado(X.iloc[:100], ties, es_alpha=0.02).attrs["es"] == pytest.approx(0.75)
+    with pytest.raises(ValueError, match="es_alpha must be in \\(0, 1\\); got 1.0"):
+        sa.tornado(X, y, es_alpha=1.0)
 
 
 # ------------------------------------------------------------------------------ bad inputs
