@@ -26,6 +26,7 @@ import pandas as pd
 import yaml
 
 from engine.config import CONFIG_DIR, Config
+from engine.mcse import quantile_mcse
 
 log = logging.getLogger("jp2040.calibration")
 TARGETS_FILE = CONFIG_DIR / "calibration" / "targets.yaml"
@@ -48,17 +49,6 @@ COLUMNS = [
 ROLES = ("independent", "input")
 
 
-def median_mcse(x: np.ndarray, q: float = 0.5) -> float:
-    """MCSE of a sample quantile from the order statistics that bracket a 68% interval of its
-    rank (binomial): (x[k_hi] - x[k_lo]) / 2 with k = n q +/- sqrt(n q (1 - q))."""
-    x = np.sort(np.asarray(x, np.float64).ravel())
-    n = len(x)
-    half = np.sqrt(n * q * (1 - q))
-    lo = int(np.clip(np.floor(n * q - half), 0, n - 1))
-    hi = int(np.clip(np.ceil(n * q + half), 0, n - 1))
-    return float((x[hi] - x[lo]) / 2.0)
-
-
 def load_targets(path: Path = TARGETS_FILE) -> dict:
     return yaml.safe_load(Path(path).read_text())
 
@@ -75,7 +65,7 @@ def _row(target, scenario, spec, sample, *, abs_tol=None, rel_tol=None, kind="va
         raise ValueError(f"{target}: unknown role {role!r} (valid: {', '.join(ROLES)})")
     med = float(np.median(sample))
     p05, p95 = (float(v) for v in np.quantile(sample, [0.05, 0.95]))
-    mcse = median_mcse(sample)
+    mcse = float(quantile_mcse(sample.reshape(-1, 1), 0.5)[0])
     tol = np.nan
     if role == "independent":
         passed = report <= p95 if kind == "at_least" else p05 <= report <= p95

@@ -140,31 +140,6 @@ def write_scenarios(cfg: Config, dt, run_dir: Path, overrides=()) -> Path:
     return write_csv_atomic(table, run_dir / "scenarios.csv")
 
 
-def headline(result) -> str:
-    """A short table: 2040 profit and cumulative investment by strategy, deficit, fiscal effect."""
-    import numpy as np
-
-    rows = []
-    for var, label in (
-        ("operating_profit_2040", "operating profit 2040"),
-        ("investment_cum_2040", "investment 2026-40"),
-    ):
-        df = result.scalars("strategy", var)
-        for s in df.columns:
-            q = np.quantile(df[s], [0.05, 0.5, 0.95])
-            rows.append((f"{label}: {s}", *q))
-    for var, label in (
-        ("digital_deficit_2040", "digital deficit 2040"),
-        ("fiscal_effect_2040", "fiscal effect 2040"),
-    ):
-        x = result.scalars("macro", var).iloc[:, 0]
-        rows.append((label, *np.quantile(x, [0.05, 0.5, 0.95])))
-    width = max(len(r[0]) for r in rows)
-    lines = [f"{'tn JPY':{width}s} {'p05':>8s} {'median':>8s} {'p95':>8s}"]
-    lines += [f"{r[0]:{width}s} {r[1]:8.2f} {r[2]:8.2f} {r[3]:8.2f}" for r in rows]
-    return "\n".join(lines)
-
-
 def run_job(cfg: Config, run_dir: Path, overrides=()) -> int:
     """Run one job for a validated config; returns the exit status."""
     if cfg.report.provenance or cfg.mode == "provenance":
@@ -199,6 +174,7 @@ def run_job(cfg: Config, run_dir: Path, overrides=()) -> int:
     from engine import simulate
     from jp2040.report import write_reports
     from jp2040.tails import write_explanation_of
+    from reports.headline import headline_text
 
     # saved every engine.checkpoint_every chunks and on Ctrl-C/SIGTERM (engine.interrupt)
     checkpoint = run_dir / "checkpoint.npz"
@@ -226,7 +202,7 @@ def run_job(cfg: Config, run_dir: Path, overrides=()) -> int:
     write_stage_times(result.manifest, stages, run_dir)
     if cfg.report.headline:
         m = result.manifest
-        print(headline(result))
+        print(headline_text(dt, run_dir / "summary.csv"))
         print(
             f"{cfg.engine.n_paths:,} paths, {m.get('paths_per_s', 0):,.0f} paths/s; "
             f"{len(written)} files in {run_dir} (listed in the run's log)"

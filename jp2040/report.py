@@ -26,7 +26,7 @@ from reports.figures_headline import make_headline_figures
 from reports.html import build_report
 from reports.io import write_csv_atomic
 from reports.rundir import FIGURES_DIR, MANIFEST, RunDirError, _read_csv, load_run
-from reports.summaries import ReportOptionError, summarize
+from reports.summaries import ReportOptionError
 from reports.targets import report_figures
 
 __all__ = ["DEFAULT_REPORT", "main", "write_reports"]
@@ -53,7 +53,8 @@ def write_reports(
     probabilities), ``thresholds`` (list of dicts, see :func:`reports.downside.exceedance`, or
     None for the defaults), ``figures`` (bool), ``formats`` (list of ``png``/``svg``/``pdf``;
     the HTML embeds the PNGs, so ``png`` is always written when figures are on), ``html``
-    (bool). ``summary.csv`` is written too when the run directory has none.
+    (bool). ``summary.csv`` is the engine's (the run itself or :func:`rebuild_engine_tables`);
+    it is never written here.
     With ``overwrite_tables=False`` existing downside/exceedance CSVs are kept. ``stages``:
     an ``jp2040.stages.Stages`` timing ``summaries``, ``figures`` and ``html``.
     """
@@ -64,8 +65,6 @@ def write_reports(
     stage = stages or (lambda name: contextlib.nullcontext())
     written: list[Path] = []
     with stage("summaries"):
-        if not (run_dir / "summary.csv").exists():
-            written.append(write_csv_atomic(summarize(dt), run_dir / "summary.csv"))
         if overwrite_tables or not (run_dir / "downside.csv").exists():
             table = downside(dt, alphas=list(cfg["alphas"]))
             written.append(write_csv_atomic(table, run_dir / "downside.csv"))

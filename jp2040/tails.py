@@ -62,8 +62,9 @@ def true_tails(result, outcomes, alpha: float) -> dict:
 def write_explanation_of(result, run_dir, dt, setting="auto", formats=("png",)) -> list:
     """``reports.explain.write_explanation`` for a run's result, with the true tails of its
     headline outcomes replayed when the explanation is on."""
-    from reports.explain import HEADLINE_OUTCOMES, TAIL, explanation_enabled, write_explanation
+    from reports.explain import SENSITIVITY_OUTCOMES, TAIL, explanation_enabled, write_explanation
 
     n = result.raw.n_paths
-    tails = true_tails(result, HEADLINE_OUTCOMES, TAIL) if explanation_enabled(n, setting) else {}
+    outcomes = [o.resolved(dt) for o in SENSITIVITY_OUTCOMES]
+    tails = true_tails(result, outcomes, TAIL) if explanation_enabled(n, setting) else {}
     return write_explanation(run_dir, dt, n, setting, formats, true_tails=tails)

@@ -20,7 +20,7 @@ outcome with a yearly series gets a tail fan chart (``figures/tail_fan_<i>``).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +28,7 @@ import pandas as pd
 import xarray as xr
 
 from reports.discovery import prim
+from reports.downside import bad_side
 from reports.figures import save_figure
 from reports.figures_sensitivity import plot_indices, plot_prim_tradeoff, plot_tornado
 from reports.io import write_csv_atomic, write_text_atomic
@@ -44,36 +45,37 @@ TOP_DRIVERS = 20  # drivers kept per outcome after screening (first-order index 
 
 @dataclass(frozen=True)
 class Outcome:
-    """A headline outcome: ``group/variable[entity]`` with the side that is bad."""
+    """An outcome the sensitivity section explains: ``group/variable[entity]``. Its bad side
+    and units are the engine's (the variable's ``bad_side`` and ``units`` attrs):
+    :meth:`resolved` reads them from the run's DataTree."""
 
     group: str
     variable: str
     entity: str | None
-    side: str
     label: str
-    units: str
+    side: str | None = None
+    units: str | None = None
+
+    def resolved(self, dt: xr.DataTree) -> Outcome:
+        attrs = dt[self.group][self.variable].attrs
+        side = bad_side(f"{self.group}/{self.variable}", attrs)
+        return replace(self, side=side, units=str(attrs.get("units", "")))
 
 
-HEADLINE_OUTCOMES = (
-    Outcome("macro", "digital_deficit_2040", None, "high", "digital deficit 2040", "tn JPY/yr"),
-    Outcome(
-        "macro", "investment_total_cum_2040", None, "high", "total investment 2026-40", "tn JPY"
-    ),
+SENSITIVITY_OUTCOMES = (
+    Outcome("macro", "digital_deficit_2040", None, "digital deficit 2040"),
+    Outcome("macro", "investment_total_cum_2040", None, "total investment 2026-40"),
     Outcome(
         "strategy",
         "operating_profit_2040",
         "competitive_advantage",
-        "low",
         "operating profit 2040, competitive_advantage",
-        "tn JPY/yr",
     ),
     Outcome(
         "strategy",
         "operating_profit_2040",
         "social_infrastructure",
-        "low",
         "operating profit 2040, social_infrastructure",
-        "tn JPY/yr",
     ),
 )
 
@@ -116,7 +118,7 @@ def outcome_values(dt: xr.DataTree, outcome: Outcome, rows: np.ndarray) -> np.nd
 
 def explain(
     dt: xr.DataTree,
-    outcomes=HEADLINE_OUTCOMES,
+    outcomes=SENSITIVITY_OUTCOMES,
     n_boot: int = 50,
     seed: int = 0,
     max_rows: int = MAX_ROWS,
@@ -134,7 +136,7 @@ def explain(
     X, rows = sample_frame(dt, max_rows)
     sens, boxes, prims, tornados, sentences = [], [], {}, {}, []
     true_tails = true_tails or {}
-    for out in outcomes:
+    for out in (o.resolved(dt) for o in outcomes):
         y = outcome_values(dt, out, rows)
         # screen every driver cheaply, then bootstrap the indices of the strongest ones
         screen = first_order(X, y).clip(lower=0)
@@ -211,7 +213,7 @@ def write_explanation(
         write_text_atomic("\n".join(sentences) + "\n", run_dir / "discovery_text.txt"),
     ]
     figdir = run_dir / "figures"
-    for i, out in enumerate(HEADLINE_OUTCOMES):
+    for i, out in enumerate(o.resolved(dt) for o in SENSITIVITY_OUTCOMES):
         tab = sens[sens["outcome"] == out.label].set_index("driver")
         top = tab.reindex(tab["first_order"].abs().sort_values(ascending=False).index[:12])
         shown = [c for c in INDEX_COLUMNS if c in top.columns and top[c].notna().any()]

@@ -5,8 +5,11 @@ kept, else the streaming histogram of all paths, within one bin). VaR and ES com
 :func:`reports.downside.downside`, which reads the exact tail buffers (``/tails``,
 reports.tails): from all n paths even when only ``engine.keep_paths`` of them were kept. A level
 the buffers do not hold (a tail probability above ``engine.tail_alpha``, or a run without
-buffers that kept fewer paths than it ran) is printed as ``beyond``, never estimated from the
-kept subsample. Units and the bad side are the variables' ``units`` and ``bad_side`` attrs.
+buffers that kept fewer paths than it ran) is never passed off as all paths': the table leaves
+it NaN (with the kept subsample's estimate beside it, ``var<level>_kept``) and the text prints
+that estimate marked ``*`` with a line saying it comes from the kept paths only and which
+setting gives it from all paths (``beyond`` where not even the kept paths have it). Units and
+the bad side are the variables' ``units`` and ``bad_side`` attrs.
 """
 
 from __future__ import annotations
@@ -60,7 +63,8 @@ def headline_table(
     DataFrame or its path; None or a missing file: no median). Columns: ``group``,
     ``variable``, ``entity``, ``units``, ``side``, ``median``, ``median_from``, then per alpha
     ``var<100(1-alpha)>`` and ``es<...>`` (e.g. ``var95``, ``es95``; NaN where the level is
-    beyond the tail buffers) and ``source<...>`` (downside.csv's source of that level).
+    beyond the tail buffers), ``var<...>_kept`` / ``es<...>_kept`` (there instead: the kept
+    subsample's estimate) and ``source<...>`` (downside.csv's source of that level).
     Outcomes the run lacks are left out.
     """
     summ = _summary(summary)
@@ -83,6 +87,8 @@ def headline_table(
             exact = at["source"].str.startswith(("tail buffer", "all "))  # else a subsample
             rows[f"var{level}"] = at["var"].where(exact)
             rows[f"es{level}"] = at["es"].where(exact)
+            rows[f"var{level}_kept"] = at["var"].where(~exact)
+            rows[f"es{level}_kept"] = at["es"].where(~exact)
             rows[f"source{level}"] = at["source"]
         frames.append(rows)
     if not frames:
@@ -96,6 +102,13 @@ def _level(alpha: float) -> str:
 
 def _num(v: float, missing: str = "beyond") -> str:
     return missing if math.isnan(v) else f"{v:.2f}"
+
+
+def _cell(exact: float, kept: float) -> str:
+    """An all-path value, else the kept subsample's marked ``*``, else ``beyond``."""
+    if not math.isnan(exact):
+        return f"{exact:.2f}"
+    return "beyond" if math.isnan(kept) else f"{kept:.2f}*"
 
 
 def headline_text(
@@ -122,7 +135,8 @@ def headline_text(
         )
         for alpha in alphas:
             level = _level(alpha)
-            line += f" {_num(r[f'var{level}']):>8s} {_num(r[f'es{level}']):>8s}"
+            for stat in ("var", "es"):
+                line += f" {_cell(r[f'{stat}{level}'], r[f'{stat}{level}_kept']):>8s}"
         lines.append(line)
     paths = f"{n_all:,} paths" if n_all else "the run's paths"
     lines.append(
@@ -145,10 +159,12 @@ def headline_text(
     if wide:
         what = f"the worst {held:.3g} of all paths" if held else "nothing (no /tails)"
         levels = "/".join(_level(a) for a in wide)
+        sizes = dt[table["group"].iloc[0]].sizes
+        kept = int(sizes.get("chain", 1) * sizes.get("draw", 0)) or None
         lines.append(
-            f"beyond: VaR/ES{levels} need the worst {max(wide):g} of all paths and the exact tail "
-            f"buffers hold {what}: rerun with engine.tail_alpha={max(wide):g} (or keep every "
-            "path) for them."
+            f"*: VaR/ES{levels} from the {f'{kept:,} ' if kept else ''}kept paths only: they need "
+            f"the worst {max(wide):g} of all paths and the exact tail buffers hold {what}; rerun "
+            f"with engine.tail_alpha={max(wide):g} (or keep every path) for them from all paths."
         )
     for alpha in (a for a in alphas if a not in wide):
         missing = table[table[f"var{_level(alpha)}"].isna()]

@@ -1,16 +1,13 @@
-"""Summary statistics of a results DataTree: one row per variable x entity x year.
+"""The shared machinery of the reports' statistics over a results DataTree's kept draws:
+walking groups and variables (named dims), stacking cells, ArviZ diagnostics and the quantile
+MCSE. ``summary.csv`` itself is the engine's (``engine.results``; all paths).
 
-Layering (as in arviz-stats): ``_cell_stats`` is the NumPy core over an array shaped
-``(chain, draw, n_cells)``; ``summarize`` walks the DataTree's groups and variables (named dims)
-and stacks the rows into a DataFrame.
-
-Point statistics (mean, sd, quantiles, HDI) use every draw. Sampling diagnostics (ESS, R-hat and
-the ESS inside the MCSEs) come from ArviZ (``arviz_stats``) on the first ``diag_max_draws`` draws
-of each chain: ArviZ's *relative* ESS of that subset is multiplied by the full number of draws.
-Paths are independent Monte Carlo draws, so the relative efficiency of a prefix is an unbiased
-estimate of the whole's; with at most ``diag_max_draws`` draws per chain the diagnostics cost stays
-flat as the number of paths grows (ArviZ's ``kind="all"`` on 1M draws x 25 entities takes ~18 s).
-When a chain has no more than ``diag_max_draws`` draws the diagnostics are exactly ArviZ's.
+Sampling diagnostics (the ESS inside the MCSEs) come from ArviZ (``arviz_stats``) on the first
+``diag_max_draws`` draws of each chain: ArviZ's *relative* ESS of that subset is multiplied by
+the full number of draws. Paths are independent Monte Carlo draws, so the relative efficiency of
+a prefix is an unbiased estimate of the whole's; with at most ``diag_max_draws`` draws per chain
+the cost stays flat as the number of paths grows. When a chain has no more than
+``diag_max_draws`` draws the diagnostics are exactly ArviZ's.
 """
 
 from __future__ import annotations
@@ -30,8 +27,6 @@ __all__ = [
     "ReportOptionError",
     "entity_dim",
     "iter_variables",
-    "quantile_column",
-    "summarize",
 ]
 
 SAMPLE_DIMS = ("chain", "draw")
@@ -51,14 +46,6 @@ _ONE_SIGMA = np.array([0.1586553, 0.8413447])
 
 class ReportOptionError(ValueError):
     """A report option names a group, variable or entity the results do not have."""
-
-
-def quantile_column(q: float) -> str:
-    """Column name of a quantile: 0.05 -> ``p05``, 0.5 -> ``p50``, 0.975 -> ``p97.5``."""
-    pct = 100 * q
-    if abs(pct - round(pct)) < 1e-9:
-        return f"p{int(round(pct)):02d}"
-    return f"p{pct:g}"
 
 
 def entity_dim(da: xr.DataArray) -> str | None:
@@ -192,115 +179,3 @@ def quantile_mcse_from_sorted(sorted_flat: np.ndarray, q: float, ess: np.ndarray
     cols = np.arange(sorted_flat.shape[1])
     out = (sorted_flat[hi, cols] - sorted_flat[lo, cols]) / 2
     return np.where(np.isfinite(ess), out, np.nan)
-
-
-def _cell_stats(
-    values: np.ndarray,
-    quantiles: Sequence[float],
-    hdi_prob: float,
-    diag_max_draws: int | None,
-) -> dict[str, np.ndarray]:
-    """Statistics of each cell of a ``(chain, draw, n_cells)`` array, each of shape (n_cells,)."""
-    n_chain, n_draw, n_cells = values.shape
-    n_total = n_chain * n_draw
-    flat = values.reshape(n_total, n_cells)
-    out: dict[str, np.ndarray] = {}
-    out["mean"] = flat.mean(axis=0)
-    out["sd"] = flat.std(axis=0, ddof=1)
-    sorted_flat = np.sort(flat, axis=0)
-    for q in quantiles:
-        out[quantile_column(q)] = sorted_quantile(sorted_flat, q)
-    hdi = np.asarray(array_stats.hdi(sorted_flat, hdi_prob, axis=0)).reshape(n_cells, 2)
-    out["hdi_lo"], out["hdi_hi"] = hdi[:, 0], hdi[:, 1]
-
-    sub = diagnostic_subset(values, diag_max_draws)
-    ess_mean = relative_ess(sub, "mean") * n_total
-    out["mcse_mean"] = out["sd"] / np.sqrt(ess_mean)
-    for q in quantiles:
-        ess_q = relative_ess(sub, "quantile", prob=q) * n_total
-        out[f"mcse_{quantile_column(q)}"] = quantile_mcse_from_sorted(sorted_flat, q, ess_q)
-    out["ess_bulk"] = relative_ess(sub, "bulk") * n_total
-    out["ess_tail"] = relative_ess(sub, "tail", prob=0.05) * n_total
-    out["r_hat"] = np.asarray(array_stats.rhat(sub), dtype=np.float64).reshape(n_cells)
-    return out
-
-
-def summarize(
-    dt: xr.DataTree,
-    groups: Sequence[str] | None = None,
-    quantiles: Sequence[float] = (0.05, 0.5, 0.95),
-    hdi_prob: float = 0.9,
-    var_names: Iterable[str] | None = None,
-    diag_max_draws: int | None = DIAG_MAX_DRAWS,
-) -> pd.DataFrame:
-    """Summarise every sampled variable of a results DataTree.
-
-    Parameters
-    ----------
-    dt : xarray.DataTree
-        Results tree (docs/outputs.md); variables have dims ``(chain, draw[, year][, entity])``.
-    groups : sequence of str, optional
-        Groups to summarise (default: every group with chain/draw dims, in tree order).
-    quantiles : sequence of float
-        Quantile probabilities; columns are named ``p05``, ``p50``, ...
-    hdi_prob : float
-        Probability of the highest density interval (project default 0.9, not ArviZ's 0.89 ETI).
-    var_names : iterable of str, optional
-        Variables to keep: ``"name"`` (any group) or ``"group/name"``.
-    diag_max_draws : int or None
-        Draws per chain used for the sampling diagnostics (None: all draws).
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per group x variable x entity x year with columns ``group``, ``variable``,
-        ``entity`` ("" for un-dimensioned scalars), ``year`` (Int64, missing for per-path
-        scalars), ``mean``, ``sd``, the quantile columns, ``hdi_lo``, ``hdi_hi``, ``mcse_mean``,
-        ``mcse_<quantile>``, ``ess_bulk``, ``ess_tail``, ``r_hat``.
-
-        Column notes: mean, sd (ddof=1), quantiles (linear interpolation) and the HDI (ArviZ
-        "nearest") use all draws. ``ess_bulk``/``ess_tail`` are ArviZ's relative ESS on the first
-        ``diag_max_draws`` draws of each chain times the total number of draws; ``r_hat`` (rank
-        normalised, ArviZ) is on that subset; ``mcse_mean = sd / sqrt(ESS_mean)`` and
-        ``mcse_pXX`` is ArviZ's order-statistic quantile MCSE, with the subset-based ESS applied
-        to all draws. ``ess_tail`` is the minimum of the 5% and 95% quantile ESS.
-    """
-    qs = [float(q) for q in quantiles]
-    if not all(0 < q < 1 for q in qs):
-        raise ReportOptionError(f"quantiles must lie in (0, 1), got {qs}")
-    if not 0 < hdi_prob <= 1:
-        raise ReportOptionError(f"hdi_prob must lie in (0, 1], got {hdi_prob}")
-    frames = []
-    for group, name, da in iter_variables(dt, groups, var_names):
-        values, index = stack_cells(da)
-        cell = _cell_stats(values, qs, hdi_prob, diag_max_draws)
-        frame = index.copy()
-        frame.insert(0, "variable", name)
-        frame.insert(0, "group", group)
-        for key, col in cell.items():
-            frame[key] = col
-        frames.append(frame)
-    if not frames:
-        return pd.DataFrame(columns=_columns(qs))
-    df = pd.concat(frames, ignore_index=True)
-    return df[_columns(qs)]
-
-
-def _columns(qs: Sequence[float]) -> list[str]:
-    names = [quantile_column(q) for q in qs]
-    return [
-        "group",
-        "variable",
-        "entity",
-        "year",
-        "mean",
-        "sd",
-        *names,
-        "hdi_lo",
-        "hdi_hi",
-        "mcse_mean",
-        *[f"mcse_{n}" for n in names],
-        "ess_bulk",
-        "ess_tail",
-        "r_hat",
-    ]

@@ -25,9 +25,9 @@ from distributions.keys import driver_uniforms, root_key
 from engine import compose
 from engine.config import validate
 from engine.drivers import build_driver_table
+from engine.mcse import quantile_mcse
 from engine.model import DriverColumns, make_path_fn
 from engine.params import build_params
-from jp2040.calibration import median_mcse
 from tests.point_mass import set_point_mass_drivers
 
 N = 20_000
@@ -194,7 +194,7 @@ def quantile_checks(ref: dict, eng: dict, label: str):
             for j in range(a.shape[1]):
                 for q, k in ((0.5, 4.0), (0.05, 6.0), (0.95, 6.0)):
                     qa, qb = np.quantile(a[:, j], q), np.quantile(b[:, j], q)
-                    se = np.hypot(median_mcse(a[:, j], q), median_mcse(b[:, j], q))
+                    se = np.hypot(*(float(quantile_mcse(v[:, j, None], q)[0]) for v in (a, b)))
                     tol = k * se + 1e-6 * (abs(qb) + 1.0)
                     if abs(qa - qb) > tol:
                         bad.append(f"{label} {name}[{j}] q{q}: numpy {qa:.5g} engine {qb:.5g} "

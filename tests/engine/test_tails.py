@@ -212,7 +212,8 @@ def few_of_many():
 def test_headline_uses_every_path(few_of_many):
     """The terminal headline (reports.headline) at 20,480 paths with 4,096 kept: VaR99/ES99 equal
     those with every path kept to 1e-6 relative (not the kept subsample's), VaR95/ES95 are beyond
-    the default buffers and say so, and the median is the all-path histogram's, within a bin of
+    the default buffers (the text shows the kept paths' estimate, marked, and says so), and the
+    median is the all-path histogram's, within a bin of
     the exact median of all paths."""
     from engine.mcse import mcse_table
     from reports.headline import headline_table, headline_text
@@ -232,7 +233,16 @@ def test_headline_uses_every_path(few_of_many):
     assert sub["var99"].isna().all() and sub["es95"].isna().all()
     assert got["var95"].isna().all() and got["es95"].isna().all() and ref["es95"].notna().all()
     text = headline_text(few_dt, few_summary)
-    assert "beyond" in text and "rerun with engine.tail_alpha=0.05" in text
+    assert "rerun with engine.tail_alpha=0.05" in text
+    assert "*: VaR/ES95 from the 4,096 kept paths only" in text
+    row = next(line for line in text.splitlines() if line.startswith("digital_deficit_2040"))
+    dd = got[got["variable"] == "digital_deficit_2040"].iloc[0]
+    assert row.split()[-4:] == [
+        f"{dd['var95_kept']:.2f}*",
+        f"{dd['es95_kept']:.2f}*",
+        f"{dd['var99']:.2f}",
+        f"{dd['es99']:.2f}",
+    ]
     assert "20,480 paths" in text
     # the median: the histogram of all paths, within one bin width of the exact median
     assert (got["median_from"] == "histogram").all() and (ref["median_from"] == "all paths").all()
