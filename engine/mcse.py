@@ -29,36 +29,23 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from engine.drift import QUANTILES
+from engine.order_stats import quantile_mcse_ranks, rank_interval
 from engine.stats import has_histogram
 
-ONE_SIGMA = (0.1586553, 0.8413447)  # ArviZ's quantile MCSE: the rank's one-sigma points
 MIN_KURTOSIS_DRAWS = 16  # fewer kept draws: only the histogram and the extremes
 COLUMNS = ("mcse_sd", "mcse_p05", "mcse_p50", "mcse_p95", "quantile_n")
 BIN_COLUMNS = tuple(f"{q}_bin_{side}" for q in QUANTILES for side in ("lo", "hi"))
 
 
-def rank_interval(p: float, ess) -> np.ndarray:
-    """(2, *ess.shape) probabilities at the 15.9% and 84.1% points of the rank distribution
-    Beta(ess p + 1, ess (1 - p) + 1) of the sample ``p`` quantile (ArviZ's quantile MCSE)."""
-    ess = np.asarray(ess, np.float64)
-    with np.errstate(invalid="ignore"):
-        return stats.beta.ppf(
-            np.reshape(ONE_SIGMA, (2,) + (1,) * ess.ndim), ess * p + 1, ess * (1 - p) + 1
-        )
-
-
 def quantile_mcse(flat: np.ndarray, p: float, ess=None) -> np.ndarray:
     """MCSE of the sample quantile p of ``flat`` (n, *s) per element (*s): ArviZ's
     ``mcse(method="quantile")`` with ESS ``ess`` (default n: independent paths), i.e. half the
-    distance between the order statistics at the ranks :func:`rank_interval` gives."""
+    distance between the order statistics at ``engine.order_stats.quantile_mcse_ranks``."""
     n = flat.shape[0]
     ess = np.broadcast_to(np.asarray(n if ess is None else ess, np.float64), flat.shape[1:])
-    pos = rank_interval(p, ess) * n - 1
-    lo = np.floor(np.nan_to_num(np.maximum(pos[0], 0), nan=0.0)).astype(np.int64)
-    hi = np.ceil(np.nan_to_num(np.minimum(pos[1], n - 1), nan=n - 1.0)).astype(np.int64)
+    lo, hi = quantile_mcse_ranks(n, p, ess)
     srt = np.sort(flat, axis=0)
     out = (np.take_along_axis(srt, hi[None], 0)[0] - np.take_along_axis(srt, lo[None], 0)[0]) / 2
     return np.where(np.isfinite(ess), out, np.nan)

@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 from arviz_stats.base import array_stats
-from scipy import stats
+
+from engine.order_stats import quantile_mcse_ranks
 
 __all__ = [
     "DIAG_MAX_DRAWS",
@@ -34,14 +35,6 @@ ENTITY_DIMS = ("domain", "strategy", "area", "country", "region")
 YEAR_DIM = "year"
 DIAG_MAX_DRAWS = 10_000
 """Default cap on draws per chain used for ESS / R-hat (see the module docstring)."""
-
-# One-sigma probabilities ArviZ uses for the quantile MCSE (order-statistic interval). The
-# project's one quantile-MCSE convention is ArviZ's ``mcse(method="quantile")``; its public API
-# estimates the ESS from every draw (~18 s at 1M draws x 25 cells) and needs all draws, so the
-# reports apply it with a given ESS (a diagnostic subset's) to sorted draws or to a tail buffer's
-# order statistics. engine.mcse applies it with ess = n; tests pin both to arviz_stats exactly
-# (tests/engine/test_regression.py::test_quantile_mcse_is_arviz_public_mcse).
-_ONE_SIGMA = np.array([0.1586553, 0.8413447])
 
 
 class ReportOptionError(ValueError):
@@ -153,17 +146,6 @@ def sorted_quantile(sorted_flat: np.ndarray, q: float) -> np.ndarray:
     lo = int(np.floor(h))
     hi = min(lo + 1, n - 1)
     return sorted_flat[lo] + (h - lo) * (sorted_flat[hi] - sorted_flat[lo])
-
-
-def quantile_mcse_ranks(n: int, q: float, ess: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Ascending ranks (0-based, per cell) of the two order statistics whose half distance is
-    the MCSE of the ``q`` quantile of ``n`` draws with ESS ``ess`` (see below)."""
-    with np.errstate(invalid="ignore"):
-        ppf = stats.beta.ppf(_ONE_SIGMA[:, None], ess * q + 1, ess * (1 - q) + 1)
-    pos = ppf * n - 1
-    lo = np.floor(np.nan_to_num(np.maximum(pos[0], 0), nan=0.0)).astype(int)
-    hi = np.ceil(np.nan_to_num(np.minimum(pos[1], n - 1), nan=n - 1.0)).astype(int)
-    return lo, hi
 
 
 def quantile_mcse_from_sorted(sorted_flat: np.ndarray, q: float, ess: np.ndarray) -> np.ndarray:

@@ -28,7 +28,8 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
-from reports.summaries import quantile_mcse_ranks, relative_ess
+from engine.order_stats import quantile_mcse_ranks
+from reports.summaries import relative_ess
 
 __all__ = ["TailBuffer", "buffer_exceedance", "buffer_tail_metrics", "tail_buffer"]
 
