@@ -468,6 +468,35 @@ def test_float64_is_scoped_to_the_run_and_agrees_with_float32(base_result):
     np.testing.assert_allclose(med64, med32, rtol=2e-2, atol=1e-2)
 
 
+def test_importing_the_library_changes_nothing_process_wide():
+    """``import engine`` and its library modules leave the environment, signal handlers, root
+    logging handlers and JAX's 64-bit flag as they were, and load no malloc tuning (the CLI's)."""
+    code = (
+        "import logging, os, signal, sys\n"
+        "import jax\n"
+        "env, x64 = dict(os.environ), jax.config.jax_enable_x64\n"
+        "sigs = [signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)]\n"
+        "handlers = list(logging.getLogger().handlers)\n"
+        "import engine\n"
+        "import engine.api, engine.checkpoint, engine.chunks, engine.replay, engine.results\n"
+        "import engine.run, engine.store\n"
+        "engine.compose([])\n"
+        "print(dict(os.environ) == env, jax.config.jax_enable_x64 == x64,\n"
+        "      [signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)] == sigs,\n"
+        "      logging.getLogger().handlers == handlers,\n"
+        "      [m for m in sys.modules if 'malloc' in m.split('.')[-1]])\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "JAX_PLATFORMS": "cpu"},
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split("\n")[-2] == "True True True True []"
+
+
 def test_summary_diagnostics_scalars_by_default_yearly_on_request(base_result):
     default = base_result.summary()
     yearly = default["year"].notna()
