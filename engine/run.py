@@ -180,32 +180,41 @@ class Accumulator:
 
     def add(self, chunk: Dispatched, part: dict) -> None:
         """Add one finished chunk: ``part`` its statistics ``{block: Stats}`` on the host."""
-        inp, out, plan = chunk.inputs, chunk.out, self.plan
-        s = self.state
         stats = self.stats
         self.stats = part if stats is None else {b: merge(stats[b], part[b]) for b in part}
         if self.tails_on:
-            s.tails.add(chunk.tail_candidates, plan.offset(chunk.index))
-        chain, draw, real, sel = inp.chain_h, inp.draw_h, inp.real, inp.sel
-        runs = _kept_runs(chain, draw, real & (draw < plan.keep_draws))
-        if runs:
-            leaves = jax.tree_util.tree_leaves
-            pairs = list(zip(leaves(s.kept_scalars), leaves(out.scalars), strict=True))
-            pairs.append((s.kept_drivers, out.values))
-            for r0, r1, c, d0 in runs:  # contiguous copies: fancy indexing cost ~0.1 s a chunk
-                s.kept_mask[c, d0 : d0 + r1 - r0] = True
-                for leaf_all, leaf in pairs:
-                    leaf_all[c, d0 : d0 + r1 - r0] = np.asarray(leaf)[r0:r1]
-        rows_i = np.flatnonzero(real[sel] & (draw[sel] < plan.traj_draws))
-        if plan.traj_draws and len(rows_i):
-            g_rows = sel[rows_i]
-            s.traj_mask[chain[g_rows], draw[g_rows]] = True
-            for leaf_all, leaf in zip(
-                jax.tree_util.tree_leaves(s.trajectories),
-                jax.tree_util.tree_leaves(out.trajectories),
-                strict=True,
-            ):
-                leaf_all[chain[g_rows], draw[g_rows]] = np.asarray(leaf)[rows_i]
+            self.state.tails.add(chunk.tail_candidates, self.plan.offset(chunk.index))
+        self._keep_draws(chunk.inputs, chunk.out)
+        self._keep_trajectories(chunk.inputs, chunk.out)
+
+    def _keep_draws(self, inp: ChunkInputs, out: ChunkOutput) -> None:
+        """Copy the chunk's rows among the first ``keep_draws`` draws of their chain."""
+        s = self.state
+        runs = _kept_runs(inp.chain_h, inp.draw_h, inp.real & (inp.draw_h < self.plan.keep_draws))
+        if not runs:
+            return
+        leaves = jax.tree_util.tree_leaves
+        pairs = list(zip(leaves(s.kept_scalars), leaves(out.scalars), strict=True))
+        pairs.append((s.kept_drivers, out.values))
+        for r0, r1, c, d0 in runs:  # contiguous copies: fancy indexing cost ~0.1 s a chunk
+            s.kept_mask[c, d0 : d0 + r1 - r0] = True
+            for leaf_all, leaf in pairs:
+                leaf_all[c, d0 : d0 + r1 - r0] = np.asarray(leaf)[r0:r1]
+
+    def _keep_trajectories(self, inp: ChunkInputs, out: ChunkOutput) -> None:
+        """Copy the returned trajectory rows among the first ``traj_draws`` of their chain."""
+        s, chain, draw, sel = self.state, inp.chain_h, inp.draw_h, inp.sel
+        rows_i = np.flatnonzero(inp.real[sel] & (draw[sel] < self.plan.traj_draws))
+        if not (self.plan.traj_draws and len(rows_i)):
+            return
+        g_rows = sel[rows_i]
+        s.traj_mask[chain[g_rows], draw[g_rows]] = True
+        for leaf_all, leaf in zip(
+            jax.tree_util.tree_leaves(s.trajectories),
+            jax.tree_util.tree_leaves(out.trajectories),
+            strict=True,
+        ):
+            leaf_all[chain[g_rows], draw[g_rows]] = np.asarray(leaf)[rows_i]
 
     def at(self, next_pos: int) -> RunState:
         """The state to checkpoint after ``next_pos`` chunks of this process."""
