@@ -49,14 +49,15 @@ def code_revision() -> str:
 def run_fingerprint(
     cfg, process_index: int, process_count: int, supplied: bool, revision: str | None = None
 ) -> str:
-    """Hash of everything that decides the numbers: the model config, the process split and the
-    code revision (default :func:`code_revision`)."""
+    """Hash of everything that decides the numbers: the model config, the process split and,
+    when given, the code revision (a checkpoint's fingerprint has it, :func:`code_revision`;
+    ``engine.regression``'s baseline fingerprint is of the config alone)."""
     raw = {k: v for k, v in cfg.raw.items() if k not in ("report", "mode", "check")}
     raw["engine"] = {k: v for k, v in raw["engine"].items() if k not in ("progress",)}
-    revision = code_revision() if revision is None else revision
-    text = json.dumps(
-        [raw, process_index, process_count, supplied, revision], sort_keys=True, default=str
-    )
+    parts = [raw, process_index, process_count, supplied]
+    if revision is not None:
+        parts.append(revision)
+    text = json.dumps(parts, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 
 

@@ -269,8 +269,8 @@ def _simulate(cfg, table, params, uniforms, apply_copula, checkpoint, process_in
         program.shapes, e.tail_outputs, e.tail_alpha, e.n_paths, e.tail_best, e.tail_max_paths
     )
     tails_on = tail_layout.k > 0 and tail_layout.n_elem > 0
-    fingerprint = run_fingerprint(cfg, process_index, process_count, uniforms is not None)
     revision = code_revision()
+    fingerprint = run_fingerprint(cfg, process_index, process_count, uniforms is not None, revision)
     resume = checkpoint is not None and Path(checkpoint).exists()
     if resume:  # refuse another config's or revision's checkpoint before compute
         check_checkpoint(Path(checkpoint), fingerprint, revision)
