@@ -3,7 +3,8 @@
 A run cuts its ``n_paths`` global paths into chunks of ``B`` paths (a power of two, :func:`layout`);
 path ``g`` is draw ``g % draws_per_chain`` of chain ``g // draws_per_chain``, and chunk ``i`` holds
 paths ``i * B .. i * B + B - 1`` (the last chunk is padded and masked). :class:`ChunkPlan` is that
-geometry plus the kept draws and trajectory rows; :class:`ChunkFeed` builds one chunk's inputs.
+geometry plus the kept draws and trajectory rows; :class:`ChunkFeed` builds one chunk's inputs
+and :class:`ChunkRunner` starts a chunk on the devices (``engine.run`` loops over them).
 
 :func:`chunk_program` returns the jitted function that simulates one chunk (``ChunkProgram``),
 cached per model *structure*: numbers (driver medians, markets, the seed) are arguments, so a
@@ -28,7 +29,7 @@ from engine.drivers import DriverTable
 from engine.model import DriverColumns, make_path_fn, path_outcomes
 from engine.params import ModelParams
 from engine.pilot import ChunkInputs
-from engine.stats import StatsLayout, tree_chunk_stats
+from engine.stats import StatsLayout, from_chunk, tree_chunk_stats
 
 log = logging.getLogger("jp2040.engine")
 
@@ -185,6 +186,65 @@ class ChunkProgram:
     run: object
     shapes: dict  # {group: {var: per-path shape}}
     layout: StatsLayout
+
+
+@dataclass(frozen=True)
+class BoundProgram:
+    """The chunk program with this run's root key and success probabilities bound:
+    ``(chain, draw, mask, traj_rows, edges, supplied) -> ChunkOutput`` (asynchronous)."""
+
+    program: ChunkProgram
+    root: object
+    success_prob: object
+
+    def __call__(self, chain, draw, mask, traj_rows, edges, supplied) -> ChunkOutput:
+        run = self.program.run
+        out = run(self.root, chain, draw, mask, traj_rows, edges, supplied, self.success_prob)
+        return ChunkOutput(*out)
+
+
+class Dispatched(NamedTuple):
+    """A chunk in flight: its inputs, its (device) outputs and its tail candidates (or None)."""
+
+    index: int
+    inputs: ChunkInputs
+    out: ChunkOutput
+    tail_candidates: object
+
+
+@dataclass(frozen=True)
+class ChunkRunner:
+    """The run's chunks after the pilot: :meth:`dispatch` starts one (and its tail candidates) on
+    the devices asynchronously, :meth:`host_stats` brings its statistics to the host and
+    :meth:`masked_stats` reruns it with only some rows counted (the non-finite search)."""
+
+    run: BoundProgram
+    feed: ChunkFeed
+    edges: dict  # {group: {var: (lo, hi)}}: the pilot's histogram ranges (device arrays)
+    edges_host: dict  # {block: (lo, hi)}: the same as flat float64 arrays
+    tail_fn: object = None  # engine.tails.badness_fn, None when tails are off
+    tail_sign: object = None  # (E,) +1 where high is bad, -1 where low is
+
+    def dispatch(self, index: int) -> Dispatched:
+        inputs = self.feed(index)
+        out = self.run(*inputs.device_args, self.edges, inputs.supplied)
+        cand = None
+        if self.tail_fn is not None:
+            cand = self.tail_fn(out.scalars, inputs.mask, self.tail_sign)
+        return Dispatched(index, inputs, out, cand)
+
+    def host_stats(self, packed: dict) -> dict:
+        """A chunk's packed statistics -> ``{block: Stats}`` on the host."""
+        return {b: from_chunk(p, *self.edges_host[b]) for b, p in packed.items()}
+
+    def masked_stats(self, inputs: ChunkInputs, rows_mask: np.ndarray) -> dict:
+        """``{group: {var: Stats}}`` of a chunk with only ``rows_mask`` (B,) rows counted
+        (the same compiled program)."""
+        mask = self.feed.place(rows_mask.astype(np.dtype(self.feed.dtype)))
+        out = self.run(
+            inputs.chain, inputs.draw, mask, inputs.traj_rows, self.edges, inputs.supplied
+        )
+        return self.run.program.layout.unflatten(self.host_stats(out.stats))
 
 
 _programs: OrderedDict = OrderedDict()  # model structure -> jitted chunk function, most recent last

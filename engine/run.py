@@ -6,11 +6,11 @@ share keys), each driver's uniform comes from ``fold_in(path_key, stable_id(name
 the same random numbers whatever the chunk size, the device count or the scenario.
 
 One jitted function handles a chunk of ``B`` paths (``engine.chunks``: the program, the chunk
-geometry and inputs). It returns the per-path scalars and driver values (kept for the first
+geometry, inputs and runner). It returns the per-path scalars and driver values (kept for the first
 ``keep_paths`` draws of each chain), the yearly trajectories of up to ``R`` selected rows and the
-streaming statistics of every output. :func:`simulate_raw` is one loop: dispatch chunk ``i + 1``,
-wait for chunk ``i``, check it, add it to the :class:`Accumulator` (statistics, exact tails, kept
-draws), checkpoint. Dispatching first lets host work overlap device work. A NaN or infinity shows
+streaming statistics of every output. :func:`simulate_raw` is one loop: wait for chunk ``i``,
+dispatch chunk ``i + 1`` (``ChunkRunner``), check chunk ``i``, add it to the :class:`Accumulator`
+(statistics, exact tails, kept draws), checkpoint. Dispatching first lets host work overlap device work. A NaN or infinity shows
 in the chunk's statistics (sums and extremes propagate it); only then is the chunk rerun, with row
 masks, to bisect for the first bad path. Histogram edges come from a pilot over fixed global paths
 (``engine.pilot``); the worst values of the headline scalars over all paths go to exact tail
@@ -28,7 +28,6 @@ import time
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -45,10 +44,13 @@ from engine.checkpoint import (
 )
 from engine.chunks import (  # noqa: F401 - re-exported: engine.run is where callers look
     PILOT_ROWS,
+    BoundProgram,
     ChunkFeed,
     ChunkOutput,
     ChunkPlan,
     ChunkProgram,
+    ChunkRunner,
+    Dispatched,
     chunk_program,
     chunk_program_cache_size,
     clear_program_cache,
@@ -62,7 +64,7 @@ from engine.config import Config
 from engine.drivers import DriverTable, build_driver_table
 from engine.params import ModelParams, build_params
 from engine.pilot import ChunkInputs, run_pilot
-from engine.stats import StatsLayout, from_chunk, merge
+from engine.stats import StatsLayout, merge
 from engine.tails import TailBuffers, TailLayout, TailState, badness_fn
 
 log = logging.getLogger("jp2040.engine")
@@ -137,30 +139,6 @@ def mesh_devices(cfg: Config, chunk: int) -> list:
     while n * 2 <= len(devices) and chunk % (n * 2) == 0:
         n *= 2
     return devices[:n]
-
-
-@dataclass(frozen=True)
-class BoundProgram:
-    """The chunk program with this run's root key and success probabilities bound:
-    ``(chain, draw, mask, traj_rows, edges, supplied) -> ChunkOutput`` (asynchronous)."""
-
-    program: ChunkProgram
-    root: object
-    success_prob: object
-
-    def __call__(self, chain, draw, mask, traj_rows, edges, supplied) -> ChunkOutput:
-        run = self.program.run
-        out = run(self.root, chain, draw, mask, traj_rows, edges, supplied, self.success_prob)
-        return ChunkOutput(*out)
-
-
-class Dispatched(NamedTuple):
-    """A chunk in flight: its inputs, its (device) outputs and its tail candidates (or None)."""
-
-    index: int
-    inputs: ChunkInputs
-    out: ChunkOutput
-    tail_candidates: object
 
 
 class Accumulator:
@@ -283,9 +261,14 @@ def _simulate(cfg, table, params, uniforms, apply_copula, checkpoint, process_in
     log.debug(
         "program (trace, compile or load; none if reused) + first pilot call %.2f s", compile_time
     )
-    edges = pilot.edges
-    edges_host = program.layout.flatten_edges(edges)  # {block: (lo, hi)}, float64
     log.debug("pilot edges %.2f s", time.perf_counter() - t_pilot - compile_time)
+    tail_args = ()
+    if tails_on:
+        tail_fn = badness_fn(tuple((g, v) for g, v, *_ in tail_layout.leaves), e.tail_best)
+        tail_args = (tail_fn, jnp.asarray(tail_layout.sign, dtype))
+    runner = ChunkRunner(
+        run, feed, pilot.edges, program.layout.flatten_edges(pilot.edges), *tail_args
+    )
 
     state = _empty_state(plan, pilot, table.n_drivers, dtype, tail_layout if tails_on else None)
     if resume:
@@ -294,31 +277,12 @@ def _simulate(cfg, table, params, uniforms, apply_copula, checkpoint, process_in
     acc = Accumulator(
         state, plan, program.layout, tail_layout if tails_on else None, e.dtype == "float32"
     )
-    if tails_on:
-        tail_fn = badness_fn(tuple((g, v) for g, v, *_ in tail_layout.leaves), e.tail_best)
-        tail_sign = jnp.asarray(tail_layout.sign, dtype)
-
-    def host_stats(packed) -> dict:
-        """A chunk's packed statistics -> ``{block: Stats}`` on the host."""
-        return {b: from_chunk(p, *edges_host[b]) for b, p in packed.items()}
-
-    def masked_stats(inputs: ChunkInputs, rows_mask: np.ndarray) -> dict:
-        """A chunk's statistics with only ``rows_mask`` rows counted (same compiled program)."""
-        mask = feed.place(rows_mask.astype(np.dtype(dtype)))
-        out = run(inputs.chain, inputs.draw, mask, inputs.traj_rows, edges, inputs.supplied)
-        return program.layout.unflatten(host_stats(out.stats))
 
     my_chunks = list(range(process_index, plan.n_chunks, process_count))
 
     def dispatch(pos: int) -> Dispatched | None:
-        """Start chunk ``my_chunks[pos]`` (and its tail candidates) on the device
-        (asynchronously); None past the end."""
-        if pos >= len(my_chunks):
-            return None
-        inputs = feed(my_chunks[pos])
-        out = run(*inputs.device_args, edges, inputs.supplied)
-        cand = tail_fn(out.scalars, inputs.mask, tail_sign) if tails_on else None
-        return Dispatched(my_chunks[pos], inputs, out, cand)
+        """Start this process's ``pos``-th chunk; None past the end."""
+        return runner.dispatch(my_chunks[pos]) if pos < len(my_chunks) else None
 
     progress = _progress(cfg, len(my_chunks))
     device_time = host_time = 0.0
@@ -330,10 +294,10 @@ def _simulate(cfg, table, params, uniforms, apply_copula, checkpoint, process_in
         t_host = time.perf_counter()
         device_time += t_host - t_dev
         pending = dispatch(pos + 1)  # the device works on the next chunk while we merge this one
-        part = host_stats(chunk.out.stats)
+        part = runner.host_stats(chunk.out.stats)
         if not all(st.finite() for st in part.values()):
-            offset = plan.offset(chunk.index)
-            _raise_nonfinite(partial(masked_stats, chunk.inputs), chunk.inputs.real, offset)
+            rerun = partial(runner.masked_stats, chunk.inputs)
+            _raise_nonfinite(rerun, chunk.inputs.real, plan.offset(chunk.index))
         acc.add(chunk, part)
         host_time += time.perf_counter() - t_host
         stop = interrupt.requested()  # a signal under engine.interrupt.graceful (the CLI)
