@@ -6,15 +6,15 @@ share keys), each driver's uniform comes from ``fold_in(path_key, stable_id(name
 the same random numbers whatever the chunk size, the device count or the scenario.
 
 One jitted function handles a chunk of ``B`` paths (``engine.chunks``: the program, the chunk
-geometry, inputs and runner). It returns the per-path scalars and driver values (kept for the first
-``keep_paths`` draws of each chain), the yearly trajectories of up to ``R`` selected rows and the
-streaming statistics of every output. :func:`simulate_raw` is one loop: wait for chunk ``i``,
-dispatch chunk ``i + 1`` (``ChunkRunner``), check chunk ``i``, add it to the :class:`Accumulator`
-(statistics, exact tails, kept draws), checkpoint. Dispatching first lets host work overlap device work. A NaN or infinity shows
-in the chunk's statistics (sums and extremes propagate it); only then is the chunk rerun, with row
-masks, to bisect for the first bad path. Histogram edges come from a pilot over fixed global paths
-(``engine.pilot``); the worst values of the headline scalars over all paths go to exact tail
-buffers (``engine.tails``), replayable by index (``engine.replay``).
+geometry, inputs and runner). It returns the per-path scalars and driver values (kept for the
+first ``keep_paths`` draws of each chain), the yearly trajectories of up to ``R`` selected rows
+and the streaming statistics of every output. :func:`simulate_raw` is one loop: wait for chunk
+``i``, dispatch chunk ``i + 1`` (``ChunkRunner``) so the device works while the host merges, check
+chunk ``i``, add it to the :class:`Accumulator` (statistics, exact tails, kept draws), checkpoint.
+A NaN or infinity shows in the chunk's statistics (sums and extremes propagate it); only then is
+the chunk rerun, with row masks, to bisect for the first bad path. Histogram edges come from a
+pilot over fixed global paths (``engine.pilot``); the worst values of the headline scalars over
+all paths go to exact tail buffers (``engine.tails``), replayable by index (``engine.replay``).
 
 A float64 run computes inside ``jax.enable_x64`` (``engine.chunks.x64_scope``): the process's
 own JAX setting is left as it was.
