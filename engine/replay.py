@@ -43,20 +43,27 @@ def replay_paths(cfg, table, params, indices) -> Replay:
 
     Raises ValueError naming the first index outside ``0 .. n_paths - 1``.
     """
-    from engine.run import _layout, _mesh_devices, chunk_program, placer, trajectory_rows
+    from engine.chunks import x64_scope
 
     e = cfg.engine
     idx = np.asarray(indices, dtype=np.int64).reshape(-1)
     bad = idx[(idx < 0) | (idx >= e.n_paths)]
     if bad.size:
         raise ValueError(f"replay: path index {int(bad[0])} is outside 0..{e.n_paths - 1}")
-    dtype = jnp.float64 if e.dtype == "float64" else jnp.float32
-    if e.dtype == "float64":
-        jax.config.update("jax_enable_x64", True)
-    per_chain, chunk = _layout(cfg)
+    with x64_scope(e.dtype):  # float64: JAX's 64-bit mode for this call only
+        return _replay(cfg, table, params, idx)
+
+
+def _replay(cfg, table, params, idx: np.ndarray) -> Replay:
+    from engine.chunks import chunk_program, layout, placer, run_dtype, trajectory_rows
+    from engine.run import mesh_devices
+
+    e = cfg.engine
+    dtype = run_dtype(cfg)
+    per_chain, chunk = layout(cfg)
     rows = trajectory_rows(cfg, chunk)
     program = chunk_program(table, params, dtype, e.histogram_bins)
-    devices = _mesh_devices(cfg, chunk)
+    devices = mesh_devices(cfg, chunk)
     place = placer(devices)
 
     edges = jax.tree_util.tree_map(

@@ -3,7 +3,7 @@
 The per-chunk part runs inside ``jit`` (``chunk_stats``); chunks merge on the host in float64 with
 Chan's parallel formula (``merge``), so memory does not grow with the path count and the result
 does not depend on the chunk layout beyond float rounding. Histogram edges are fixed per element
-from a pilot sample of fixed global paths (``pilot_edges``, ``engine.run._pilot``); values outside go to an under- or overflow bin whose far end
+from a pilot sample of fixed global paths (``pilot_edges``, ``engine.pilot``); values outside go to an under- or overflow bin whose far end
 is the running min / max, so quantiles stay bracketed.
 """
 

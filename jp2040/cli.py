@@ -122,12 +122,12 @@ def write_scenarios(cfg: Config, dt, run_dir: Path, overrides=()) -> Path:
     (so the same compiled program runs) and at least SCENARIO_PATHS or the whole run.
     """
     from engine import simulate
-    from engine.run import _layout
+    from engine.run import layout
     from reports.io import write_csv_atomic
     from reports.scenarios import compare_scenarios
 
     e = cfg.engine
-    _, chunk = _layout(cfg)
+    _, chunk = layout(cfg)
     n = min(e.n_paths, -(-SCENARIO_PATHS // chunk) * chunk, e.keep_paths)
     n -= n % e.chains
     per_chain = n // e.chains

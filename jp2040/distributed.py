@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.checkpoint import CheckpointError, run_fingerprint, unflatten_into
+from engine.checkpoint import CheckpointError, code_revision, run_fingerprint, unflatten_into
 from engine.config import ConfigError, compose
 from engine.run import RawResult, RunState
 from engine.stats import merge
@@ -44,12 +44,12 @@ def part_label(cfg, process_index: int, process_count: int) -> str:
     """What a part file records of its run: its place in the split and the fingerprint of
     everything that decides the numbers (config and code revision, ``engine.checkpoint``)."""
     return json.dumps(
-        {
-            "part": process_index,
-            "of": process_count,
-            "run": run_fingerprint(cfg, 0, 1, False),
-        }
+        {"part": process_index, "of": process_count, "run": _run_id(cfg), "code": code_revision()}
     )
+
+
+def _run_id(cfg) -> str:
+    return run_fingerprint(cfg, 0, 1, False, code_revision())
 
 
 def read_label(path: Path) -> dict:
@@ -57,7 +57,7 @@ def read_label(path: Path) -> dict:
     try:
         with np.load(path, allow_pickle=False) as data:
             label = json.loads(str(data["fingerprint"]))
-        return {k: label[k] for k in ("part", "of", "run")}
+        return {"code": label.get("code", "?"), **{k: label[k] for k in ("part", "of", "run")}}
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise MergeError(f"{path}: not a part file of jp2040.distributed ({err})") from err
 
@@ -76,12 +76,16 @@ def check_parts(paths: list[Path], cfg=None) -> list[Path]:
     if len(runs) > 1:
         raise MergeError(
             "parts of different runs (config or code revision differ): "
-            + ", ".join(f"{p.name}: {lab['run'][:12]}" for p, lab in sorted(labels.items()))
+            + ", ".join(
+                f"{p.name}: {lab['run'][:12]} ({lab['code']})" for p, lab in sorted(labels.items())
+            )
         )
-    if cfg is not None and runs != {run_fingerprint(cfg, 0, 1, False)}:
+    if cfg is not None and runs != {_run_id(cfg)}:
+        code = next(iter(labels.values()))["code"]
         raise MergeError(
             "the parts were simulated with another config or code revision than the one given "
-            "to merge: pass the same overrides as to `run` (and the same code)"
+            f"to merge (parts: {code}; this is {code_revision()}): pass the same overrides as to "
+            "`run`, with the same code"
         )
     by_index: dict[int, Path] = {}
     for path, lab in labels.items():

@@ -1,6 +1,5 @@
 """Determinism, chunking, chains, scenario pairing, streaming statistics, NaN detection."""
 
-import ast
 import hashlib
 import os
 import subprocess
@@ -161,7 +160,7 @@ def assert_same_summary(a: pd.DataFrame, b: pd.DataFrame) -> None:
 
 
 def test_summary_does_not_depend_on_the_chunk_size():
-    """Histogram edges come from fixed global paths (engine.run._pilot), so every row of the
+    """Histogram edges come from fixed global paths (engine.pilot), so every row of the
     summary, histogram quantiles included (4096 of 16384 paths kept), agrees at chunks 512 and
     8192 (16x). With edges from "the first chunk" ~1/3 of the quantile rows moved."""
     cfg = ["engine.n_paths=16384", "engine.keep_paths=4096", *BASE[2:4]]
@@ -244,11 +243,24 @@ def test_streaming_stats_match_exact(base_result):
         assert np.all(err <= width + 1e-9), (q, err, width)
 
 
-def test_yearly_histogram_quantiles_within_bin_width(base_result):
-    st = base_result.raw.stats["macro_yearly"]["digital_deficit"]
-    assert st.n.flat[0] == 4096
-    traj = base_result.raw.trajectories["macro_yearly"]["digital_deficit"]
-    assert traj.shape[:2] == (4, 64)
+def test_yearly_histogram_quantiles_within_bin_width():
+    """Yearly outputs stream into histograms too: with every path's trajectory kept (the
+    compiled program of BASE), each year's histogram quantiles lie within one bin width of the
+    exact quantiles of all 4096 paths, and the bins are narrow enough for that to mean something."""
+    res = simulate(compose(BASE + ["engine.keep_trajectories=4096"]))
+    st = res.raw.stats["macro_yearly"]["digital_deficit"]
+    traj = res.raw.trajectories["macro_yearly"]["digital_deficit"]
+    assert res.raw.traj_mask.all()
+    exact = traj.reshape(-1, *traj.shape[2:]).astype(np.float64)  # (4096, years)
+    assert exact.shape == (4096, *st.mean.shape) and np.all(st.n == 4096)
+    width = (st.hi - st.lo) / (st.hist.shape[-1] - 2)
+    spread = np.quantile(exact, 0.95, axis=0) - np.quantile(exact, 0.05, axis=0)
+    varies = spread > 0
+    assert varies.sum() > len(varies) // 2
+    assert np.all(width[varies] < 0.05 * spread[varies])
+    for q in (0.05, 0.25, 0.5, 0.75, 0.95):
+        err = np.abs(st.quantile(q) - np.quantile(exact, q, axis=0))
+        assert np.all(err <= width + 1e-9), (q, err, width)
 
 
 def test_chan_merge_equals_one_pass():
@@ -418,15 +430,17 @@ def test_supplied_uniforms_replace_random_draws(base_result):
         simulate(cfg, uniforms=u[:10])
 
 
-def test_float64_mode_runs_and_agrees_with_float32(base_result):
-    # x64 is process-global in JAX: run it in its own process
+def test_float64_is_scoped_to_the_run_and_agrees_with_float32(base_result):
+    """engine.dtype=float64 computes under jax.enable_x64 for the run only: the process's flag is
+    unchanged after it, and neither a repeated float64 run nor a float32 run after it sees other
+    numbers than in a fresh process (with the old process-wide switch both did)."""
     code = (
-        "import numpy as np\n"
+        "import hashlib, jax, numpy as np\n"
         "from engine import compose, simulate\n"
         f"r = simulate(compose({BASE + ['engine.dtype=float64']!r}))\n"
-        "x = r.scalars('strategy', 'operating_profit_2040')\n"
-        "assert r.raw.kept_scalars['strategy']['operating_profit_2040'].dtype == np.float64\n"
-        "print(repr(x.median().to_list()))\n"
+        "h = hashlib.sha256()\n"
+        "[h.update(np.ascontiguousarray(x).tobytes()) for x in jax.tree_util.tree_leaves(r.raw.kept_scalars)]\n"
+        "h.update(r.raw.kept_drivers.tobytes()); print(h.hexdigest())\n"
     )
     proc = subprocess.run(
         [sys.executable, "-c", code],
@@ -436,10 +450,51 @@ def test_float64_mode_runs_and_agrees_with_float32(base_result):
         env={**os.environ, "JAX_PLATFORMS": "cpu"},
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
-    med64 = np.array(ast.literal_eval(proc.stdout.strip().splitlines()[-1]))
+    fresh = proc.stdout.strip().splitlines()[-1]
+
+    before = jax.config.jax_enable_x64
+    first = simulate(compose(BASE + ["engine.dtype=float64"]))
+    assert jax.config.jax_enable_x64 == before
+    assert first.raw.kept_scalars["strategy"]["operating_profit_2040"].dtype == np.float64
+    assert first.raw.kept_drivers.dtype == np.float64
+    again = simulate(compose(BASE + ["engine.dtype=float64"]))
+    assert digest(first) == digest(again) == fresh
+    assert digest(simulate(compose(BASE))) == digest(base_result)
+    assert jax.config.jax_enable_x64 == before
+
+    med64 = first.scalars("strategy", "operating_profit_2040").median().to_numpy()
     med32 = base_result.scalars("strategy", "operating_profit_2040").median().to_numpy()
     # same paths (same keys), float32 vs float64 arithmetic and 23- vs 52-bit uniforms
     np.testing.assert_allclose(med64, med32, rtol=2e-2, atol=1e-2)
+
+
+def test_importing_the_library_changes_nothing_process_wide():
+    """``import engine`` and its library modules leave the environment, signal handlers, root
+    logging handlers and JAX's 64-bit flag as they were, and load no malloc tuning (the CLI's)."""
+    code = (
+        "import logging, os, signal, sys\n"
+        "import jax\n"
+        "env, x64 = dict(os.environ), jax.config.jax_enable_x64\n"
+        "sigs = [signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)]\n"
+        "handlers = list(logging.getLogger().handlers)\n"
+        "import engine\n"
+        "import engine.api, engine.checkpoint, engine.chunks, engine.replay, engine.results\n"
+        "import engine.run, engine.store\n"
+        "engine.compose([])\n"
+        "print(dict(os.environ) == env, jax.config.jax_enable_x64 == x64,\n"
+        "      [signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)] == sigs,\n"
+        "      logging.getLogger().handlers == handlers,\n"
+        "      [m for m in sys.modules if 'malloc' in m.split('.')[-1]])\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "JAX_PLATFORMS": "cpu"},
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split("\n")[-2] == "True True True True []"
 
 
 def test_summary_diagnostics_scalars_by_default_yearly_on_request(base_result):

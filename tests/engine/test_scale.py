@@ -1,12 +1,11 @@
-"""Past one process: a run killed mid-way resumes from its checkpoint to the same numbers, and two
-processes under jax.distributed, merged, give the numbers of one process."""
+"""Past one process: a run killed mid-way resumes from its checkpoint to the same numbers, a
+checkpoint of another config or code revision is refused, and two processes under
+jax.distributed, merged, give the numbers of one process."""
 
 import os
-import signal
 import socket
 import subprocess
 import sys
-import time
 
 import jax
 import numpy as np
@@ -25,11 +24,22 @@ OVERRIDES = [
 ]
 ENV = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=1"}
 
+# kill_at > 0: the process SIGKILLs itself right after writing the checkpoint at that chunk, a
+# hard kill at a known point (a kill from outside races a run that may already have finished)
 RUN_SCRIPT = """
-import sys, numpy as np, jax
+import logging, os, signal, sys, numpy as np, jax
 from pathlib import Path
+import engine.run
+logging.basicConfig(level=logging.INFO)  # "resuming from ... at chunk 5" on stderr
 from engine import compose
 from engine.run import simulate_raw
+real_save = engine.run.save_checkpoint
+def save_then_die(path, fingerprint, state, *args):
+    out = real_save(path, fingerprint, state, *args)
+    if state.next_pos == {kill_at}:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return out
+engine.run.save_checkpoint = save_then_die
 cfg = compose({overrides!r})
 raw = simulate_raw(cfg, checkpoint=Path({ckpt!r}))
 np.savez({out!r}, mean=raw.stats["strategy"]["operating_profit_2040"].mean,
@@ -55,22 +65,22 @@ def assert_same_stats(a, b, exact_moments=False):
 
 def test_killed_run_resumes_to_the_same_numbers(tmp_path):
     ckpt, out = tmp_path / "checkpoint.npz", tmp_path / "out.npz"
-    script = RUN_SCRIPT.format(overrides=OVERRIDES, ckpt=str(ckpt), out=str(out))
-    proc = subprocess.Popen([sys.executable, "-c", script], env=ENV, stderr=subprocess.PIPE)
-    deadline = time.time() + 240
-    while not ckpt.exists() and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.02)
-    assert ckpt.exists(), "no checkpoint was written before the run ended"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert not out.exists(), "the run finished before it could be killed"
+
+    def script(kill_at):
+        return RUN_SCRIPT.format(overrides=OVERRIDES, ckpt=str(ckpt), out=str(out), kill_at=kill_at)
+
+    killed = subprocess.run(
+        [sys.executable, "-c", script(5)], env=ENV, capture_output=True, text=True, timeout=300
+    )
+    assert killed.returncode == -9, killed.stderr[-2000:]  # SIGKILL, after chunk 5 of 32
+    assert not out.exists()
     with np.load(ckpt) as data:
-        resumed_from = int(data["next_pos"])
-    assert 1 <= resumed_from < 32  # 32 chunks of 2048
+        assert int(data["next_pos"]) == 5
     again = subprocess.run(
-        [sys.executable, "-c", script], env=ENV, capture_output=True, text=True, timeout=300
+        [sys.executable, "-c", script(0)], env=ENV, capture_output=True, text=True, timeout=300
     )
     assert again.returncode == 0, again.stderr[-2000:]
+    assert "resuming from" in again.stderr and "at chunk 5" in again.stderr
     reference = simulate_raw(compose([o for o in OVERRIDES if "checkpoint" not in o]))
     with np.load(out) as got:
         st = reference.stats["strategy"]["operating_profit_2040"]
@@ -87,8 +97,8 @@ def test_killed_run_resumes_to_the_same_numbers(tmp_path):
         np.testing.assert_array_equal(got["tail_index"], reference.tail_buffers.worst_index)
 
 
-def test_checkpoint_of_another_config_is_refused(tmp_path):
-    from engine.checkpoint import CheckpointError
+def test_checkpoint_of_another_config_or_revision_is_refused(tmp_path):
+    from engine.checkpoint import CheckpointError, code_revision, run_fingerprint
 
     ckpt = tmp_path / "checkpoint.npz"
     small = [
@@ -101,6 +111,21 @@ def test_checkpoint_of_another_config_is_refused(tmp_path):
     assert ckpt.exists()
     with pytest.raises(CheckpointError, match="another config"):
         simulate_raw(compose([*small, "engine.seed=5"]), checkpoint=ckpt)
+
+    # the same checkpoint as if written by another revision of the code: refused, naming both
+    with np.load(ckpt) as data:
+        entries = dict(data)
+    assert str(entries["revision"]) == code_revision()
+    entries["revision"] = np.asarray("jp2040 0.0.9 (git 0123abc)")
+    np.savez(ckpt, **entries)
+    with pytest.raises(CheckpointError) as err:
+        simulate_raw(compose(small), checkpoint=ckpt)
+    assert "written by jp2040 0.0.9 (git 0123abc), this is " + code_revision() in str(err.value)
+    # a checkpoint's fingerprint has the revision; the config's alone (engine.regression) not
+    cfg = compose(small)
+    assert run_fingerprint(cfg, 0, 1, False, "a") != run_fingerprint(cfg, 0, 1, False, "b")
+    assert run_fingerprint(cfg, 0, 1, False) != run_fingerprint(cfg, 0, 1, False, "a")
+    assert str(entries["fingerprint"]) == run_fingerprint(cfg, 0, 1, False, code_revision())
 
 
 def _free_port() -> int:

@@ -108,6 +108,25 @@ def test_too_little_space_is_refused_before_compute(tmp_path):
     assert "simulated" not in (run / "cli.log").read_text()  # refused before compute
 
 
+def test_checkpoint_of_another_revision_is_one_line_before_compute(tmp_path):
+    """A checkpoint left by another code revision stops the CLI with one line naming both
+    revisions (exit 2, no traceback), before any path is simulated."""
+    from engine.checkpoint import code_revision
+
+    run = tmp_path / "run"
+    run.mkdir()
+    other = "jp2040 0.0.9 (git 0123abc)"
+    np.savez(run / "checkpoint.npz", fingerprint=np.asarray("x"), revision=np.asarray(other))
+    proc = cli(tmp_path, [*OVERRIDES, f"hydra.run.dir={run}"])
+    out = terminal(proc)
+    assert proc.returncode == 2, out
+    assert "Traceback" not in proc.stdout + proc.stderr
+    (line,) = [x for x in out.splitlines() if "CheckpointError" in x]
+    assert f"checkpoint written by {other}, this is {code_revision()}" in line
+    assert "simulated" not in (run / "cli.log").read_text()  # refused before compute
+    assert (run / "checkpoint.npz").exists()  # left for the user to resume or delete
+
+
 def _can_mount() -> bool:
     """A private mount namespace is available (root, or user namespaces allowed)."""
     if shutil.which("unshare") is None:
