@@ -13,7 +13,8 @@ When every run shares the seed, the path count and the chains (the runs saw the 
 common random numbers), the paired differences against the first run are added for the
 :data:`PAIRED` outcomes from the kept per-path values in ``results.nc``:
 ``<outcome>:diff``, ``<outcome>:diff_mcse`` (paired) and ``<outcome>:diff_mcse_unpaired`` (what
-independent runs would give). ``mode=sweep`` writes the same columns (:func:`point_table`).
+independent runs would give), with ``<outcome>:n``, the paths behind them: the kept paths
+(``engine.keep_paths``) of a Hydra multirun, every path in ``mode=sweep``. ``mode=sweep`` writes the same columns (:func:`point_table`).
 """
 
 from __future__ import annotations
@@ -125,8 +126,8 @@ def per_path_values(tree) -> dict[str, np.ndarray]:
 
 
 def paired_statistics(values: list[dict[str, np.ndarray]]) -> list[dict[str, float]]:
-    """Per point: each outcome's mean with MCSE, p05/p50/p95, and the paired difference against
-    the first point (``diff``, ``diff_mcse``) beside the MCSE of the same difference from
+    """Per point: each outcome's paths ``n``, mean with MCSE, p05/p50/p95, and the paired
+    difference against the first point (``diff``, ``diff_mcse``) beside the MCSE of the same difference from
     independent runs (``diff_mcse_unpaired``). Paths are i.i.d. across draws and chains, so the
     MCSE of a mean is sd / sqrt(n)."""
     first = values[0]
@@ -141,6 +142,7 @@ def paired_statistics(values: list[dict[str, np.ndarray]]) -> list[dict[str, flo
             q05, q50, q95 = np.quantile(x, [0.05, 0.5, 0.95])
             row.update(
                 {
+                    f"{name}:n": n,
                     f"{name}:mean": x.mean(),
                     f"{name}:mcse": x.std(ddof=1) / np.sqrt(n),
                     f"{name}:p05": q05,

@@ -430,6 +430,19 @@ def test_supplied_uniforms_replace_random_draws(base_result):
         simulate(cfg, uniforms=u[:10])
 
 
+def _python_last_line(code: str) -> str:
+    """The last line ``code`` prints in a fresh CPU-only Python process (which must succeed)."""
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "JAX_PLATFORMS": "cpu"},
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout.strip().splitlines()[-1]
+
+
 def test_float64_is_scoped_to_the_run_and_agrees_with_float32(base_result):
     """engine.dtype=float64 computes under jax.enable_x64 for the run only: the process's flag is
     unchanged after it, and neither a repeated float64 run nor a float32 run after it sees other
@@ -442,15 +455,7 @@ def test_float64_is_scoped_to_the_run_and_agrees_with_float32(base_result):
         "[h.update(np.ascontiguousarray(x).tobytes()) for x in jax.tree_util.tree_leaves(r.raw.kept_scalars)]\n"
         "h.update(r.raw.kept_drivers.tobytes()); print(h.hexdigest())\n"
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, "JAX_PLATFORMS": "cpu"},
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    fresh = proc.stdout.strip().splitlines()[-1]
+    fresh = _python_last_line(code)
 
     before = jax.config.jax_enable_x64
     first = simulate(compose(BASE + ["engine.dtype=float64"]))
@@ -486,15 +491,7 @@ def test_importing_the_library_changes_nothing_process_wide():
         "      logging.getLogger().handlers == handlers,\n"
         "      [m for m in sys.modules if 'malloc' in m.split('.')[-1]])\n"
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "JAX_PLATFORMS": "cpu"},
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert proc.stdout.split("\n")[-2] == "True True True True []"
+    assert _python_last_line(code) == "True True True True []"
 
 
 def test_summary_diagnostics_scalars_by_default_yearly_on_request(base_result):
