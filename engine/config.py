@@ -65,10 +65,12 @@ class EngineConfig:
 
 @dataclass(frozen=True)
 class ScenarioConfig:
+    """A scenario (configs/scenario/<name>.yaml; every field set there, no default in code)."""
+
     name: str
     policy_success_prob: dict[str, float]
-    failure_share_factor: float = 0.3
-    existing_shrink_per_year: float = 0.010
+    failure_share_factor: float
+    existing_shrink_per_year: float
 
 
 @dataclass(frozen=True)
