@@ -28,13 +28,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import yaml
-from hydra.experimental.callback import Callback
 from matplotlib.figure import Figure
 
 from reports.io import write_bytes_atomic, write_csv_atomic
 from reports.outcomes import HEADLINE_OUTCOMES
 
-__all__ = ["SweepCallback", "collect_sweep", "parse_override", "write_sweep"]
+__all__ = ["collect_sweep", "parse_override", "write_sweep"]
 
 log = logging.getLogger(__name__)
 HEADLINE_GROUPS = ("strategy", "macro")
@@ -271,19 +270,3 @@ def write_sweep(sweep_dir: str | os.PathLike) -> list[Path]:
         _sweep_figure(df, swept).savefig(buffer, format="png", dpi=110)
         paths.append(write_bytes_atomic(buffer.getvalue(), sweep_dir / "sweep.png"))
     return paths
-
-
-class SweepCallback(Callback):
-    """Hydra callback: after a multirun, write ``sweep.csv``/``sweep.png`` in the sweep dir.
-
-    Enable with ``hydra.callbacks.sweep._target_=reports.sweep.SweepCallback``. A failure is
-    logged, not raised, so that it cannot hide the runs' own results.
-    """
-
-    def on_multirun_end(self, config, **kwargs) -> None:
-        sweep_dir = config.hydra.sweep.dir
-        try:
-            for path in write_sweep(sweep_dir):
-                log.info("sweep: wrote %s", path)
-        except Exception:  # noqa: BLE001 - report, do not abort the multirun's exit
-            log.exception("sweep: could not summarise %s", sweep_dir)

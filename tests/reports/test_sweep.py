@@ -4,7 +4,8 @@ import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
-from reports.sweep import SweepCallback, collect_sweep, parse_override, write_sweep
+from jp2040.multirun import SweepCallback
+from reports.sweep import collect_sweep, parse_override, write_sweep
 
 
 def fake_run(sweep_dir, name, overrides, prob, es, median, hydra_only=False):
