@@ -51,7 +51,7 @@ def run_fingerprint(
 ) -> str:
     """Hash of everything that decides the numbers: the model config, the process split and,
     when given, the code revision (a checkpoint's fingerprint has it, :func:`code_revision`;
-    ``engine.regression``'s baseline fingerprint is of the config alone)."""
+    ``jp2040.regression``'s baseline fingerprint is of the config alone)."""
     raw = {k: v for k, v in cfg.raw.items() if k not in ("report", "mode", "check")}
     raw["engine"] = {k: v for k, v in raw["engine"].items() if k not in ("progress",)}
     parts = [raw, process_index, process_count, supplied]

@@ -1,4 +1,4 @@
-"""Comparing a check run with its baseline (engine/regression.py): the tests and their tolerances.
+"""Comparing a check run with its baseline (jp2040/regression.py): the tests and their tolerances.
 
 Every statistic of every ``summary.csv`` row (mean, sd, p05, p50, p95) is compared.
 

@@ -121,7 +121,7 @@ def test_checkpoint_of_another_config_or_revision_is_refused(tmp_path):
     with pytest.raises(CheckpointError) as err:
         simulate_raw(compose(small), checkpoint=ckpt)
     assert "written by jp2040 0.0.9 (git 0123abc), this is " + code_revision() in str(err.value)
-    # a checkpoint's fingerprint has the revision; the config's alone (engine.regression) not
+    # a checkpoint's fingerprint has the revision; the config's alone (jp2040.regression) not
     cfg = compose(small)
     assert run_fingerprint(cfg, 0, 1, False, "a") != run_fingerprint(cfg, 0, 1, False, "b")
     assert run_fingerprint(cfg, 0, 1, False) != run_fingerprint(cfg, 0, 1, False, "a")

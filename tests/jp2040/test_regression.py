@@ -1,4 +1,4 @@
-"""mode=baseline and mode=check (engine/regression.py, engine/drift.py): one baseline at 4,096
+"""mode=baseline and mode=check (jp2040/regression.py, engine/drift.py): one baseline at 4,096
 paths (the program of tests/engine/test_engine.py), checked as is, with another seed, with a moved
 driver, against a tampered structure and against missing or corrupt files."""
 
