@@ -277,28 +277,24 @@ def peel(
 
     while True:
         k = max(1, int(np.ceil(alpha * N)))
-        best = None  # (gain per point removed, remaining, action)
+        cands = []  # (gain per point removed, remaining, action)
         for j in range(p):
             a, b = int(lo_ptr[j]), int(hi_ptr[j])
             w = int(np.ceil(1.25 * k * (b - a) / N)) + 32
-            # low side: drop every in-box point <= the k-th smallest in-box value
-            pos = _first_valid(inbox, order[j], a, b, k, w, up=True)
-            e = min(int(np.searchsorted(xs[j], xs[j, pos], side="right")), b)
-            v = inbox[order[j, a:e]]
-            r = int(v.sum())
-            if r < N and N - r >= min_n:
-                removed_pos = int((v & ys[j, a:e]).sum())
-                cand = (_gain(N, P, r, removed_pos), N - r, ("lo", j, a, e))
-                best = cand if best is None or cand[:2] > best[:2] else best
-            # high side: drop every in-box point >= the k-th largest in-box value
-            pos = _first_valid(inbox, order[j], a, b, k, w, up=False)
-            e = max(int(np.searchsorted(xs[j], xs[j, pos], side="left")), a)
-            v = inbox[order[j, e:b]]
-            r = int(v.sum())
-            if r < N and N - r >= min_n:
-                removed_pos = int((v & ys[j, e:b]).sum())
-                cand = (_gain(N, P, r, removed_pos), N - r, ("hi", j, e, b))
-                best = cand if best is None or cand[:2] > best[:2] else best
+            # low side: drop every in-box point <= the k-th smallest in-box value (segment a:e);
+            # high side: every in-box point >= the k-th largest (segment e:b)
+            for up in (True, False):
+                pos = _first_valid(inbox, order[j], a, b, k, w, up=up)
+                if up:
+                    s0, s1 = a, min(int(np.searchsorted(xs[j], xs[j, pos], side="right")), b)
+                else:
+                    s0, s1 = max(int(np.searchsorted(xs[j], xs[j, pos], side="left")), a), b
+                v = inbox[order[j, s0:s1]]
+                r = int(v.sum())
+                if r < N and N - r >= min_n:
+                    removed_pos = int((v & ys[j, s0:s1]).sum())
+                    side = "lo" if up else "hi"
+                    cands.append((_gain(N, P, r, removed_pos), N - r, (side, j, s0, s1)))
         for j in range(len(data.codes)):
             present = np.flatnonzero(ncat[j] > 0)
             if len(present) < 2:
@@ -306,8 +302,11 @@ def peel(
             for g in present:
                 r = int(ncat[j][g])
                 if N - r >= min_n:
-                    cand = (_gain(N, P, r, int(round(pcat[j][g]))), N - r, ("cat", j, int(g), 0))
-                    best = cand if best is None or cand[:2] > best[:2] else best
+                    cands.append(
+                        (_gain(N, P, r, int(round(pcat[j][g]))), N - r, ("cat", j, int(g), 0))
+                    )
+        # the first candidate with the largest (gain, remaining): ties keep the earlier one
+        best = max(cands, key=lambda c: c[:2]) if cands else None
         if best is None:
             break
 
